@@ -1,0 +1,48 @@
+"""The alerter's tables (created by services/alerter/migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, MetaData, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+processed_signals = Table(
+    "processed_signals",
+    metadata,
+    Column("signal_id", String(255), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("account_id", String(200), nullable=False),
+    Column("signal_type", String(50), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("last_signal", JSONB, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The outbox: one row per (signal, destination), written with the alert and the consumed offset.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("signal_id", String(255), nullable=False),
+    Column("notice", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("route", String(50), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,117 @@
+"""The ``churnwatch`` command: one subcommand per process, plus the local stack, migrations and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.settings import CommonSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _serve(build: Callable[[], tuple[FastAPI, CommonSettings]]) -> None:
+    from shared.service_app import configure_logging
+
+    app, settings = build()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), access_log=False
+    )
+
+
+def _ingest() -> tuple[FastAPI, CommonSettings]:
+    from services.ingest.app import create_app
+    from services.ingest.settings import IngestSettings
+
+    s = IngestSettings()
+    return create_app(s), s
+
+
+def _scorer() -> tuple[FastAPI, CommonSettings]:
+    from services.scorer.app import create_app
+    from services.scorer.settings import ScorerSettings
+
+    s = ScorerSettings()
+    return create_app(s), s
+
+
+def _alerter() -> tuple[FastAPI, CommonSettings]:
+    from services.alerter.app import create_app
+    from services.alerter.settings import AlerterSettings
+
+    s = AlerterSettings()
+    return create_app(s), s
+
+
+def _stack(action: str) -> int:
+    return subprocess.call(["bash", str(REPO_ROOT / "deploy" / "local-stack.sh"), action])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="churnwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("ingest", help="run the HTTP ingest service")
+    sub.add_parser("scorer", help="run the scorer (Kafka consumer + probes)")
+    sub.add_parser("alerter", help="run the alerter (Kafka consumer, delivery worker + probes)")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    topics = sub.add_parser("topics", help="Kafka topics")
+    topics.add_argument("action", choices=["create"])
+    stack = sub.add_parser("stack", help="the local Kafka + PostgreSQL")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    sim = sub.add_parser("simulate", help="stream simulated accounts to an ingest URL")
+    sim.add_argument("--url", default="http://127.0.0.1:8000")
+    sim.add_argument("--accounts", type=int, default=200)
+    sim.add_argument("--days", type=int, default=35)
+    sim.add_argument("--day-seconds", type=float, default=0.0, help="pause between simulated days")
+    sim.add_argument("--seed", type=int, default=7)
+    demo = sub.add_parser("demo", help="the whole pipeline on the local stack, with simulated accounts")
+    demo.add_argument("--accounts", type=int, default=200)
+    demo.add_argument("--days", type=int, default=35)
+    demo.add_argument("--day-seconds", type=float, default=1.0)
+    demo.add_argument("--linger", type=float, default=30.0, help="seconds to keep running after the simulation")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command in ("ingest", "scorer", "alerter"):
+        _serve({"ingest": _ingest, "scorer": _scorer, "alerter": _alerter}[args.command])
+        return 0
+    if args.command == "db":
+        from shared.migrate import upgrade
+
+        upgrade(CommonSettings())
+        return 0
+    if args.command == "topics":
+        from shared.kafka import create_topics
+
+        created = asyncio.run(create_topics(CommonSettings()))
+        print(f"created topics: {', '.join(created) or 'none (all exist)'}")
+        return 0
+    if args.command == "stack":
+        return _stack(args.action)
+    if args.command == "simulate":
+        from services.demo.sender import simulate
+
+        n = asyncio.run(
+            simulate(args.url, accounts=args.accounts, days=args.days, day_seconds=args.day_seconds, seed=args.seed)
+        )
+        print(f"sent {n} events")
+        return 0
+    if args.command == "demo":
+        from services.demo.orchestrate import run_demo
+
+        return run_demo(accounts=args.accounts, days=args.days, day_seconds=args.day_seconds, linger=args.linger)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

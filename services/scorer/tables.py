@@ -1,0 +1,49 @@
+"""The scorer's tables (created by services/scorer/migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Date, DateTime, Float, MetaData, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+account_profiles = Table(
+    "account_profiles",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("profile", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+account_health = Table(
+    "account_health",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("state", JSONB, nullable=False),
+    Column("score", Float),
+    Column("band", String(10)),
+    Column("components", JSONB, nullable=False),
+    Column("active_signals", JSONB, nullable=False),
+    Column("explanation", Text),
+    Column("as_of", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Event ids already counted, per account: a client retry or a replay never counts twice.
+seen_events = Table(
+    "seen_events",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("event_id", String(100), primary_key=True),
+    Column("occurred_on", Date, nullable=False),
+)
+
+# Signals written in the same transaction as the state that raised them, published after commit.
+signal_outbox = Table(
+    "signal_outbox",
+    metadata,
+    Column("signal_id", String(255), primary_key=True),
+    Column("account_id", String(200), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

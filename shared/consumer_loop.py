@@ -1,0 +1,220 @@
+"""The one consumer loop used by scorer and alerter.
+
+poll a batch -> process it inside one PostgreSQL transaction -> store the next offsets in the same
+transaction -> commit -> run the processor's after-commit step -> commit offsets to Kafka (for lag only).
+
+PostgreSQL is the source of truth for positions: on assignment the loop seeks to the offsets stored there,
+so a crash at any moment replays exactly the batches whose effects were not committed. If a batch fails
+(say PostgreSQL is down) nothing of it was committed, and the loop retries the same records with backoff.
+A message the processor cannot use is sent to the dead-letter topic with its reason; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import consumer_offsets
+from shared.kafka import DeadLetterPublisher
+
+log = logging.getLogger(__name__)
+
+RECORDS = Counter("churnwatch_consumer_records_total", "Records handled by a consumer loop", ["group", "outcome"])
+BATCH_SECONDS = Histogram("churnwatch_consumer_batch_seconds", "Time to process and commit one batch", ["group"])
+BATCH_FAILURES = Counter("churnwatch_consumer_batch_failures_total", "Batches that failed and were retried", ["group"])
+ASSIGNED = Gauge("churnwatch_consumer_assigned_partitions", "Partitions assigned to this instance", ["group"])
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record the processor could not use, and why (goes to the dead-letter topic)."""
+
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+
+
+class BatchProcessor(Protocol):
+    async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
+        """Write the batch's effects through ``session`` (not committed yet); return unusable records."""
+
+    async def after_commit(self) -> None:
+        """Runs once the batch's transaction committed (e.g. publish what the batch queued)."""
+
+    async def on_idle(self) -> None:
+        """Runs when a poll brought nothing (e.g. advance time-driven work)."""
+
+    def on_partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        """Drop in-memory caches for partitions this instance no longer owns."""
+
+
+async def load_offsets(
+    session: AsyncSession, group_id: str, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    wanted = set(partitions)
+    topics = {tp.topic for tp in wanted}
+    rows = await session.execute(
+        select(consumer_offsets.c.topic, consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
+            consumer_offsets.c.group_id == group_id, consumer_offsets.c.topic.in_(topics)
+        )
+    )
+    stored = {TopicPartition(r.topic, r.partition): int(r.next_offset) for r in rows}
+    return {tp: off for tp, off in stored.items() if tp in wanted}
+
+
+async def save_offsets(session: AsyncSession, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+    if not offsets:
+        return
+    stmt = insert(consumer_offsets).values(
+        [
+            {"group_id": group_id, "topic": tp.topic, "partition": tp.partition, "next_offset": off}
+            for tp, off in offsets.items()
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["group_id", "topic", "partition"], set_={"next_offset": stmt.excluded.next_offset}
+        )
+    )
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Every batch is committed before the next poll, so there is nothing to flush: only forget caches.
+        self._loop.processor.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._loop.seek_to_stored(assigned)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        sessions: async_sessionmaker[AsyncSession],
+        processor: BatchProcessor,
+        dead_letter: DeadLetterPublisher,
+        max_batch: int = 1000,
+        poll_timeout_ms: int = 500,
+        retry_backoff_s: float = 1.0,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.group_id = group_id
+        self.processor = processor
+        self._topics = list(topics)
+        self._sessions = sessions
+        self._dead_letter = dead_letter
+        self._max_batch = max_batch
+        self._poll_timeout_ms = poll_timeout_ms
+        self._retry_backoff_s = retry_backoff_s
+        self._consumer_options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            **(consumer_options or {}),
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+        self.running = False
+        self.last_error: str | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the consumer loop is not running")
+        return self._consumer
+
+    async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        async with self._sessions() as session:
+            stored = await load_offsets(session, self.group_id, partitions)
+        for tp in partitions:
+            if tp in stored:
+                self.consumer.seek(tp, stored[tp])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        ASSIGNED.labels(self.group_id).set(len(self.consumer.assignment()))
+        log.info("%s assigned %s", self.group_id, sorted((tp.topic, tp.partition) for tp in partitions))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        # aiokafka binds a consumer to the running event loop, so it is made here rather than in __init__
+        self._consumer = AIOKafkaConsumer(**self._consumer_options)
+        self._consumer.subscribe(self._topics, listener=_SeekToStoredOffsets(self))
+        await self._consumer.start()
+        self.running = True
+        try:
+            while not stop.is_set():
+                polled = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
+                records = [r for part in polled.values() for r in part]
+                if records:
+                    await self._handle_with_retry(records, stop)
+                else:
+                    await self.processor.on_idle()
+        finally:
+            self.running = False
+            await self._consumer.stop()
+
+    async def _handle_with_retry(self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event) -> None:
+        backoff = self._retry_backoff_s
+        while True:
+            try:
+                await self._handle(records)
+                self.last_error = None
+                return
+            except Exception as exc:  # PostgreSQL or Kafka trouble: nothing committed, so replay the batch
+                BATCH_FAILURES.labels(self.group_id).inc()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s: batch failed, retrying in %.1fs", self.group_id, backoff)
+                if stop.is_set():
+                    raise
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        started = time.perf_counter()
+        next_offsets = _next_offsets(records)
+        async with self._sessions() as session, session.begin():
+            rejected = await self.processor.process(session, records)
+            for bad in rejected:
+                r = bad.record
+                await self._dead_letter.publish(
+                    source_topic=r.topic,
+                    partition=r.partition,
+                    offset=r.offset,
+                    key=r.key,
+                    value=r.value,
+                    reason=bad.reason,
+                )
+            await save_offsets(session, self.group_id, next_offsets)
+        await self.processor.after_commit()
+        RECORDS.labels(self.group_id, "processed").inc(len(records) - len(rejected))
+        RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected))
+        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        try:
+            await self.consumer.commit(next_offsets)
+        except Exception as exc:  # only lag monitoring depends on it; PostgreSQL has the truth
+            log.info("%s: Kafka offset commit skipped: %s", self.group_id, exc)
+
+
+def _next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
+    out: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        out[tp] = max(out.get(tp, 0), r.offset + 1)
+    return out

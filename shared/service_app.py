@@ -1,0 +1,89 @@
+"""What every service's HTTP face has: /healthz, /readyz, /metrics, and a tracked background task.
+
+A background consumer is kept as a task, cancelled in the lifespan, and its failure shows in /readyz
+instead of dying silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class BackgroundWorker:
+    """Runs one long-lived coroutine, records how it ended, and stops it on request."""
+
+    def __init__(self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        self.name = name
+        self._run = run
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.failure: str | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._guarded(), name=self.name)
+
+    async def _guarded(self) -> None:
+        try:
+            await self._run(self.stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            log.exception("%s stopped with an error", self.name)
+
+    @property
+    def alive(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        self.stop.set()
+        if self.task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), grace_seconds)
+        except (TimeoutError, asyncio.CancelledError):
+            self.task.cancel()
+
+
+def add_probes(app: FastAPI, checks: dict[str, ReadinessCheck], workers: list[BackgroundWorker] | None = None) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results: dict[str, Any] = {}
+        for name, check in checks.items():
+            try:
+                results[name] = bool(await asyncio.wait_for(check(), 3.0))
+            except Exception:
+                results[name] = False
+        for w in workers or []:
+            results[w.name] = w.alive
+            if w.failure:
+                results[f"{w.name}_error"] = w.failure
+        ready = all(v for k, v in results.items() if not k.endswith("_error"))
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,73 @@
+from datetime import date
+
+import pytest
+
+from services.scorer.scoring import DEFAULT_SCORECARD, Bands, Component, band_for, score_account
+from services.scorer.windows import WindowMetrics
+from shared.signals import Band
+
+
+def metrics(**kw: object) -> WindowMetrics:
+    base: dict[str, object] = dict(
+        as_of=date(2026, 11, 1),
+        activity_current=10,
+        activity_baseline=10,
+        has_baseline=True,
+        active_users_current=5,
+        features_current=3,
+        tickets_current=0,
+        tickets_baseline_weekly=0.5,
+        escalations_current=0,
+        days_since_activity=0,
+    )
+    base.update(kw)
+    return WindowMetrics(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("component", "value", "points"),
+    [
+        (Component("x", 1, worst=0.5, best=1.0), 0.75, 50.0),
+        (Component("x", 1, worst=0.5, best=1.0), 2.0, 100.0),
+        (Component("x", 1, worst=0.5, best=1.0), 0.1, 0.0),
+        (Component("x", 1, worst=14, best=2), 8, 50.0),  # lower is better
+    ],
+)
+def test_component_maps_linearly_and_clamps(component: Component, value: float, points: float) -> None:
+    assert component.points(value) == points
+
+
+def test_healthy_account_is_green_and_explained() -> None:
+    h = score_account(metrics())
+    assert h.score == 100.0 and h.band is Band.GREEN
+    assert {c.name for c in h.components} == {c.name for c in DEFAULT_SCORECARD.components}
+    assert sum(c.contribution for c in h.components) == pytest.approx(h.score, abs=0.5)
+
+
+def test_sliding_account_is_red() -> None:
+    h = score_account(metrics(activity_current=3, tickets_current=5, escalations_current=2, days_since_activity=4))
+    assert h.band is Band.RED
+
+
+def test_missing_metric_is_left_out_not_scored_neutral() -> None:
+    h = score_account(metrics(has_baseline=False, tickets_current=6, escalations_current=2))
+    trend = h.component("usage_trend")
+    assert trend is not None and trend.points is None and trend.contribution == 0
+    assert h.score < 40  # the known components carry the whole weight
+
+
+@pytest.mark.parametrize(
+    ("score", "previous", "expected"),
+    [
+        (69.0, None, Band.YELLOW),
+        (69.0, Band.GREEN, Band.GREEN),  # within hysteresis: stays
+        (66.0, Band.GREEN, Band.YELLOW),
+        (71.0, Band.YELLOW, Band.YELLOW),
+        (74.0, Band.YELLOW, Band.GREEN),
+        (41.0, Band.RED, Band.RED),
+        (44.0, Band.RED, Band.YELLOW),
+        (10.0, Band.GREEN, Band.RED),
+    ],
+)
+def test_band_hysteresis(score: float, previous: Band | None, expected: Band) -> None:
+    assert band_for(score, Bands(), previous) is expected
