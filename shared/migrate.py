@@ -18,6 +18,7 @@ VERSION_LOCATIONS = [
     _ROOT / "shared" / "migrations" / "versions",
     _ROOT / "services" / "scorer" / "migrations",
     _ROOT / "services" / "alerter" / "migrations",
+    _ROOT / "services" / "ingest" / "migrations",
 ]
 
 
