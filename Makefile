@@ -37,9 +37,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	bash deploy/check-compose.sh
 
 bench: stack-up
 	$(BIN)/python -m bench
 
 compose-config:
-	docker-compose config -q
+	bash deploy/check-compose.sh
