@@ -87,7 +87,7 @@ def day_events(
             feature=rng.choice(FEATURES),
             quantity=rng.randint(1, 20),
         )
-    ticket_rate = 0.08 if health > 0.9 else 0.15 + (1 - health) * 0.9
+    ticket_rate = 0.04 if health > 0.9 else 0.15 + (1 - health) * 0.9
     for t in range(_poisson(rng, ticket_rate)):
         ticket = f"{aid}-{day.isoformat()}-t{t}"
         urgent = health < 0.6 and rng.random() < 0.3
