@@ -1,18 +1,32 @@
-"""Alerter service: the consumer loop that turns signals into alerts, and the delivery worker."""
+"""Alerter service: the consumer loop that turns signals into alerts, the delivery workers, the alert clock."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
 
+from services.alerter.api import ApiConfig, alerts_api
+from services.alerter.clock import AlertClock, Timers
+from services.alerter.compose import NoticeComposer
 from services.alerter.delivery import DeliveryWorker, RetryPolicy
-from services.alerter.notifiers import ConsoleNotifier, Notifier, SlackWebhookNotifier, SmtpNotifier
+from services.alerter.links import LinkSigner
+from services.alerter.notifiers import (
+    ConsoleNotifier,
+    JsonWebhookNotifier,
+    Notifier,
+    SlackWebhookNotifier,
+    SmtpConfig,
+    SmtpNotifier,
+)
 from services.alerter.processor import AlertingProcessor
-from services.alerter.routing import Channel, RoutingDefaults
+from services.alerter.routing import Addresses, Channel
+from services.alerter.routing_config import load_rules
 from services.alerter.settings import AlerterSettings
 from shared.consumer_loop import ConsumerLoop
 from shared.db import build_engine, database_reachable, session_factory
@@ -20,35 +34,77 @@ from shared.kafka import DeadLetterPublisher, build_producer, kafka_reachable
 from shared.service_app import BackgroundWorker, add_probes
 
 
+def addresses_from(settings: AlerterSettings) -> Addresses:
+    return Addresses(
+        slack_webhooks=settings.slack_webhooks,
+        default_slack_webhook=settings.slack_webhook_url,
+        webhooks=settings.webhooks,
+        support_email=settings.support_email,
+        fallback_email=settings.fallback_email,
+        email_enabled=settings.email_enabled,
+        digests_enabled=settings.digests_enabled,
+        console=settings.console_alerts,
+    )
+
+
+def notifiers_from(settings: AlerterSettings, http: httpx.AsyncClient) -> dict[Channel, Notifier]:
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.email_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return {
+        Channel.SLACK: SlackWebhookNotifier(http),
+        Channel.EMAIL: SmtpNotifier(smtp),
+        Channel.WEBHOOK: JsonWebhookNotifier(http, settings.webhook_secret or ""),
+        Channel.CONSOLE: ConsoleNotifier(),
+    }
+
+
+def timers_from(settings: AlerterSettings) -> Timers:
+    return Timers(
+        repeat_interval=timedelta(seconds=settings.repeat_interval_seconds)
+        if settings.repeat_interval_seconds
+        else None,
+        digest_interval=timedelta(seconds=settings.digest_interval_seconds),
+        digest_offset=timedelta(seconds=settings.digest_offset_seconds),
+        tick=timedelta(seconds=settings.clock_interval_seconds),
+    )
+
+
 def create_app(settings: AlerterSettings | None = None) -> FastAPI:
     settings = settings or AlerterSettings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook post is noise
+    rules = load_rules(settings.routing_path)  # a bad rules file stops start-up here, naming the line
+    addresses = addresses_from(settings)
     engine = build_engine(settings)
     sessions = session_factory(engine)
     http = httpx.AsyncClient()
     wake = asyncio.Event()
-    routing = RoutingDefaults(
-        slack_webhook_url=settings.slack_webhook_url,
-        support_email=settings.support_email if settings.email_enabled else None,
-        fallback_email=settings.fallback_email if settings.email_enabled else None,
-        console=settings.console_alerts,
+    signer = (
+        LinkSigner(settings.public_url, settings.link_secret, timedelta(seconds=settings.link_ttl_seconds))
+        if settings.public_url and settings.link_secret
+        else None
     )
-    notifiers: dict[Channel, Notifier] = {
-        Channel.SLACK: SlackWebhookNotifier(http),
-        Channel.EMAIL: SmtpNotifier(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            sender=settings.email_from,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            use_tls=settings.smtp_starttls,
-        ),
-        Channel.CONSOLE: ConsoleNotifier(),
-    }
-    processor = AlertingProcessor(routing=routing, wake_delivery=wake)
+    composer = NoticeComposer(rules.playbooks, signer, settings.account_url_template)
+    processor = AlertingProcessor(rules=rules, addresses=addresses, wake_delivery=wake)
     policy = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_backoff_seconds, settings.delivery_backoff_cap_seconds
     )
-    delivery = DeliveryWorker(sessions=sessions, notifiers=notifiers, policy=policy, wake=wake)
+    delivery = DeliveryWorker(
+        sessions=sessions,
+        notifiers=notifiers_from(settings, http),
+        composer=composer,
+        policy=policy,
+        wake=wake,
+        concurrency=settings.delivery_workers,
+    )
+    clock = AlertClock(
+        sessions=sessions, rules=rules, addresses=addresses, timers=timers_from(settings), wake_delivery=wake
+    )
     workers: list[BackgroundWorker] = []
 
     @asynccontextmanager
@@ -64,7 +120,11 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
             processor=processor,
             dead_letter=DeadLetterPublisher(producer, settings.topics.dead_letter),
         )
-        workers[:] = [BackgroundWorker("alerter_loop", loop.run), BackgroundWorker("delivery", delivery.run)]
+        workers[:] = [
+            BackgroundWorker("alerter_loop", loop.run),
+            BackgroundWorker("delivery", delivery.run),
+            BackgroundWorker("alert_clock", clock.run),
+        ]
         for w in workers:
             w.start()
         try:
@@ -82,4 +142,8 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         {"kafka": lambda: kafka_reachable(app.state.producer), "database": lambda: database_reachable(engine)},
         workers,
     )
+    api = ApiConfig(
+        sessions, settings.alerter_api_token, settings.link_secret, timedelta(seconds=settings.snooze_seconds)
+    )
+    alerts_api(app, api)
     return app

@@ -1,8 +1,13 @@
 """Delivery workers: take due rows from the outbox one at a time, send, record the outcome.
 
 A row is locked (FOR UPDATE SKIP LOCKED) for the length of its send and marked in the same transaction, so
-two workers never send the same row. The one duplicate edge: a crash after the destination accepted the
-message and before the commit; the row is then sent again on restart. That window is one send long.
+two workers never send the same row. The one duplicate edge: a crash (kill -9, power loss, lost PostgreSQL
+connection) after the destination accepted the message and before the commit that marks it sent; the row
+is then sent again on restart. The window is one send long and covers at most one row per concurrent
+worker. Email resends carry the same Message-ID and JSON-webhook resends the same X-Churnwatch-Delivery, so
+receivers can drop them; Slack has no such key.
+
+A 429 from a destination pauses every row for that destination (in this process) until its Retry-After.
 """
 
 from __future__ import annotations
@@ -11,27 +16,29 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.alerter.lifecycle import Notice
+from services.alerter.compose import NoticeComposer
 from services.alerter.notifiers import DeliveryError, Notifier
 from services.alerter.routing import Channel
 from services.alerter.tables import deliveries
-from shared.signals import RiskSignal
 
 log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("churnwatch_alerter_deliveries_total", "Delivery attempts", ["channel", "outcome"])
 LATENCY = Histogram(
     "churnwatch_alerter_delivery_latency_seconds",
-    "From outbox row to delivered",
+    "From outbox row committed to delivered",
     ["channel"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
 
 
@@ -46,6 +53,23 @@ class RetryPolicy:
         backoff = rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
         return max(backoff, retry_after or 0.0)
 
+    def outcome(self, attempts: int, exc: DeliveryError, now: datetime, rng: random.Random) -> dict[str, Any]:
+        """The row's columns after a failed attempt: pending again later, or dead. Pure given ``rng``."""
+        error = str(exc)[:1000]
+        if not exc.retryable or attempts >= self.max_attempts:
+            return {"status": "dead", "attempts": attempts, "last_error": error}
+        delay = self.delay(attempts, exc.retry_after, rng)
+        return {
+            "status": "pending",
+            "attempts": attempts,
+            "last_error": error,
+            "next_attempt_at": now + timedelta(seconds=delay),
+        }
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 class DeliveryWorker:
     def __init__(
@@ -53,18 +77,30 @@ class DeliveryWorker:
         *,
         sessions: async_sessionmaker[AsyncSession],
         notifiers: dict[Channel, Notifier],
+        composer: NoticeComposer,
         policy: RetryPolicy,
         wake: asyncio.Event,
+        concurrency: int = 2,
         idle_poll_seconds: float = 1.0,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._sessions = sessions
         self._notifiers = notifiers
+        self._composer = composer
         self._policy = policy
         self._wake = wake
+        self._concurrency = concurrency
         self._idle_poll = idle_poll_seconds
+        self._clock = clock
         self._rng = random.Random()
+        self._paused: dict[str, float] = {}  # target -> monotonic time its Retry-After ends
 
     async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            for i in range(self._concurrency):
+                group.create_task(self._loop(stop), name=f"delivery-{i}")
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 sent_any = await self.deliver_one()
@@ -76,44 +112,47 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll)
 
+    def _paused_targets(self) -> list[str]:
+        now = time.monotonic()
+        self._paused = {t: until for t, until in self._paused.items() if until > now}
+        return list(self._paused)
+
     async def deliver_one(self) -> bool:
         """Send the oldest due delivery; False when none is due."""
+        query = (
+            select(deliveries)
+            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= func.now())
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if paused := self._paused_targets():
+            query = query.where(deliveries.c.target.not_in(paused))
         async with self._sessions() as session, session.begin():
-            row = (
-                await session.execute(
-                    select(deliveries)
-                    .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= func.now())
-                    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-            ).first()
+            row = (await session.execute(query)).first()
             if row is None:
                 return False
-            channel = Channel(row.channel)
-            signal = RiskSignal.model_validate(row.payload)
-            values: dict[str, object]
-            try:
-                await self._notifiers[channel].send(row.target, signal, Notice(row.notice))
-            except DeliveryError as exc:
-                values = self._failure(row.attempts + 1, exc)
-                DELIVERIES.labels(channel.value, values["status"]).inc()
-                log.warning("delivery %s to %s failed (%s): %s", row.id, channel, values["status"], exc)
-            else:
-                now = datetime.now(UTC)
-                values = {"status": "sent", "attempts": row.attempts + 1, "sent_at": now, "last_error": None}
-                DELIVERIES.labels(channel.value, "sent").inc()
-                LATENCY.labels(channel.value).observe((now - row.created_at).total_seconds())
+            values = await self._attempt(row)
             await session.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
             return True
 
-    def _failure(self, attempts: int, exc: DeliveryError) -> dict[str, object]:
-        if not exc.retryable or attempts >= self._policy.max_attempts:
-            return {"status": "dead", "attempts": attempts, "last_error": str(exc)[:1000]}
-        delay = self._policy.delay(attempts, exc.retry_after, self._rng)
-        return {
-            "status": "pending",
-            "attempts": attempts,
-            "last_error": str(exc)[:1000],
-            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay),
-        }
+    async def _attempt(self, row: Any) -> dict[str, Any]:
+        channel = Channel(row.channel)
+        try:
+            out = self._composer.outgoing(row, self._clock())
+            await self._notifiers[channel].send(out)
+        except DeliveryError as exc:
+            values = self._policy.outcome(row.attempts + 1, exc, self._clock(), self._rng)
+            if exc.retry_after:
+                self._paused[row.target] = time.monotonic() + exc.retry_after
+            DELIVERIES.labels(channel.value, "dead" if values["status"] == "dead" else "retry").inc()
+            log.warning("delivery %s via %s failed (%s): %s", row.id, channel, values["status"], exc)
+            return values
+        except Exception as exc:  # a row we cannot even build (bad payload): dead, visible in the API
+            DELIVERIES.labels(channel.value, "dead").inc()
+            log.exception("delivery %s cannot be built", row.id)
+            return {"status": "dead", "attempts": row.attempts + 1, "last_error": f"{type(exc).__name__}: {exc}"}
+        now = self._clock()
+        DELIVERIES.labels(channel.value, "sent").inc()
+        LATENCY.labels(channel.value).observe(max(0.0, (now - row.created_at).total_seconds()))
+        return {"status": "sent", "attempts": row.attempts + 1, "sent_at": now, "last_error": None}

@@ -1,19 +1,27 @@
-"""Senders behind one small interface: Slack incoming webhooks, SMTP email, the console."""
+"""Senders behind one small interface: Slack incoming webhooks, SMTP email, a signed JSON webhook, the console."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import sys
+import time
+from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Protocol
 
 import aiosmtplib
 import httpx
 
-from services.alerter.lifecycle import Notice
-from services.alerter.messages import console_line, email_message, slack_message
-from shared.signals import RiskSignal
+from services.alerter.messages import (
+    AlertNotice,
+    console_line,
+    digest_email,
+    email_message,
+    slack_message,
+    webhook_body,
+)
 
 
 class DeliveryError(Exception):
@@ -25,73 +33,128 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One outbox row ready to send: a single notice, or several for a digest."""
+
+    delivery_id: int
+    target: str
+    notices: tuple[AlertNotice, ...]
+    digest_period: str | None = None
+
+    @property
+    def first(self) -> AlertNotice:
+        return self.notices[0]
+
+
 class Notifier(Protocol):
-    async def send(self, target: str, signal: RiskSignal, notice: Notice) -> None: ...
+    async def send(self, out: Outgoing) -> None: ...
 
 
-class SlackWebhookNotifier:
-    """Slack's incoming-webhook contract: 200 ok; 429 + Retry-After; 400 invalid_payload; 403/404/410 gone."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def send(self, target: str, signal: RiskSignal, notice: Notice) -> None:
-        try:
-            resp = await self._client.post(target, json=slack_message(signal, notice), timeout=10.0)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"slack unreachable: {type(exc).__name__}", retryable=True) from exc
-        if resp.status_code == 200:
-            return
-        detail = f"slack answered {resp.status_code}: {resp.text[:200]}"
-        if resp.status_code == 429:
-            raise DeliveryError(detail, retryable=True, retry_after=_retry_after(resp))
-        if resp.status_code >= 500:
-            raise DeliveryError(detail, retryable=True)
-        raise DeliveryError(detail, retryable=False)
+def _http_outcome(resp: httpx.Response, what: str) -> None:
+    """Slack's contract: 200 ok; 429 + Retry-After; 5xx try again; 400 invalid_payload, 403/404/410 gone."""
+    if 200 <= resp.status_code < 300:
+        return
+    detail = f"{what} answered {resp.status_code}: {resp.text[:200]}"
+    if resp.status_code == 429:
+        raise DeliveryError(detail, retryable=True, retry_after=_retry_after(resp))
+    if resp.status_code >= 500 or resp.status_code == 408:
+        raise DeliveryError(detail, retryable=True)
+    raise DeliveryError(detail, retryable=False)
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
     try:
-        return float(resp.headers["Retry-After"])
+        return max(0.0, float(resp.headers["Retry-After"]))
     except (KeyError, ValueError):
         return None
 
 
-class SmtpNotifier:
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        sender: str,
-        username: str | None = None,
-        password: str | None = None,
-        use_tls: bool = False,
-    ) -> None:
-        self._host, self._port, self._sender = host, port, sender
-        self._username, self._password, self._use_tls = username, password, use_tls
+class SlackWebhookNotifier:
+    def __init__(self, client: httpx.AsyncClient, timeout: float = 10.0) -> None:
+        self._client = client
+        self._timeout = timeout
 
-    async def send(self, target: str, signal: RiskSignal, notice: Notice) -> None:
-        built = email_message(signal, notice)
+    async def send(self, out: Outgoing) -> None:
+        try:
+            resp = await self._client.post(out.target, json=slack_message(out.first), timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"slack unreachable: {type(exc).__name__}", retryable=True) from exc
+        _http_outcome(resp, "slack")
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", as receivers verify it (the timestamp stops replays)."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+class JsonWebhookNotifier:
+    """A generic HMAC-signed JSON webhook; X-Churnwatch-Delivery lets a receiver drop the rare resend."""
+
+    def __init__(self, client: httpx.AsyncClient, secret: str) -> None:
+        self._client = client
+        self._secret = secret
+
+    async def send(self, out: Outgoing) -> None:
+        body = json.dumps(webhook_body(out.first), separators=(",", ":")).encode()
+        ts = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Churnwatch-Timestamp": str(ts),
+            "X-Churnwatch-Signature": webhook_signature(self._secret, ts, body),
+            "X-Churnwatch-Delivery": str(out.delivery_id),
+        }
+        try:
+            resp = await self._client.post(out.target, content=body, headers=headers, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook unreachable: {type(exc).__name__}", retryable=True) from exc
+        _http_outcome(resp, "webhook")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 15.0
+
+
+class SmtpNotifier:
+    def __init__(self, config: SmtpConfig) -> None:
+        self._config = config
+        self._domain = config.sender.rpartition("@")[2] or "churnwatch.local"
+
+    def build(self, out: Outgoing) -> EmailMessage:
+        built = digest_email(out.notices, out.digest_period) if out.digest_period else email_message(out.first)
         msg = EmailMessage()
-        msg["From"] = self._sender
-        msg["To"] = target
+        msg["From"] = self._config.sender
+        msg["To"] = out.target
         msg["Subject"] = built.subject
-        msg["Message-ID"] = make_msgid(domain="churnwatch.local")
-        thread = f"<account-{hashlib.sha256(signal.account_id.encode()).hexdigest()[:24]}@churnwatch.local>"
-        msg["References"] = thread  # threads every alert about one account together
-        msg["In-Reply-To"] = thread
+        # Derived from the outbox row: the one resend a crash can cause carries the same Message-ID,
+        # so mail systems that deduplicate on it show one message.
+        msg["Message-ID"] = f"<delivery-{out.delivery_id}-{_short_hash(out.target)}@{self._domain}>"
+        if not out.digest_period:
+            thread = f"<account-{_short_hash(out.first.signal.account_id)}@{self._domain}>"
+            msg["References"] = thread  # threads every alert about one account together
+            msg["In-Reply-To"] = thread
         msg.set_content(built.text)
         msg.add_alternative(built.html, subtype="html")
+        return msg
+
+    async def send(self, out: Outgoing) -> None:
+        c = self._config
         try:
             await aiosmtplib.send(
-                msg,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._use_tls,
-                timeout=15,
+                self.build(out),
+                hostname=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password,
+                start_tls=c.starttls,
+                timeout=c.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"recipient refused: {exc}", retryable=False) from exc
@@ -99,6 +162,11 @@ class SmtpNotifier:
             raise DeliveryError(f"smtp failed: {type(exc).__name__}: {exc}", retryable=True) from exc
 
 
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 class ConsoleNotifier:
-    async def send(self, target: str, signal: RiskSignal, notice: Notice) -> None:
-        print(console_line(signal, notice), file=sys.stdout, flush=True)
+    async def send(self, out: Outgoing) -> None:
+        for n in out.notices:
+            print(console_line(n), file=sys.stdout, flush=True)

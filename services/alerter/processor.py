@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -15,19 +15,32 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerter.lifecycle import AlertState, ExistingAlert, decide
-from services.alerter.routing import RoutingDefaults, route_signal
-from services.alerter.tables import alerts, deliveries, processed_signals
+from services.alerter.outbox import alert_columns, queue_notice, upsert_alert
+from services.alerter.routing import Addresses, RoutingRules, route_signal
+from services.alerter.tables import alerts, processed_signals
 from shared.consumer_loop import Rejected
 from shared.signals import RiskSignal, Severity
 
-ALERTS = Counter("churnwatch_alerter_alerts_total", "Alert notices created", ["signal_type", "notice", "route"])
 SIGNALS = Counter("churnwatch_alerter_signals_total", "Signals consumed", ["outcome"])
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class AlertingProcessor:
-    def __init__(self, *, routing: RoutingDefaults, wake_delivery: asyncio.Event) -> None:
-        self._routing = routing
+    def __init__(
+        self,
+        *,
+        rules: RoutingRules,
+        addresses: Addresses,
+        wake_delivery: asyncio.Event,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._rules = rules
+        self._addresses = addresses
         self._wake = wake_delivery
+        self._clock = clock  # notifications are real time: the wall clock decides reminders, not event time
 
     async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
         rejected: list[Rejected] = []
@@ -57,7 +70,7 @@ class AlertingProcessor:
     async def _apply(self, session: AsyncSession, signal: RiskSignal) -> None:
         row = (
             await session.execute(
-                select(alerts.c.id, alerts.c.state, alerts.c.severity)
+                select(alerts.c.state, alerts.c.severity)
                 .where(alerts.c.account_id == signal.account_id, alerts.c.signal_type == signal.signal_type.value)
                 .with_for_update()
             )
@@ -67,43 +80,22 @@ class AlertingProcessor:
         if decision is None:
             return
         payload = signal.model_dump(mode="json")
-        values: dict[str, Any] = {
-            "account_id": signal.account_id,
-            "signal_type": signal.signal_type.value,
-            "state": decision.state.value,
-            "severity": decision.severity.value,
-            "last_signal": payload,
-        }
-        stmt = insert(alerts).values(values)
-        alert_id = (
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    constraint="alerts_account_type",
-                    set_={
-                        **{k: stmt.excluded[k] for k in ("state", "severity", "last_signal")},
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                ).returning(alerts.c.id)
+        alert_id = await upsert_alert(
+            session,
+            account_id=signal.account_id,
+            signal_type=signal.signal_type.value,
+            signal=payload,
+            cols=alert_columns(decision, self._clock()),
+        )
+        if decision.notice is not None:
+            await queue_notice(
+                session,
+                alert_id=alert_id,
+                cause=signal.signal_id,
+                notice=decision.notice,
+                signal=payload,
+                destinations=route_signal(signal, self._rules, self._addresses),
             )
-        ).scalar_one()
-        if decision.notice is None:
-            return
-        rows = [
-            {
-                "alert_id": alert_id,
-                "signal_id": signal.signal_id,
-                "notice": decision.notice.value,
-                "channel": d.channel.value,
-                "target": d.target,
-                "route": d.route,
-                "payload": payload,
-            }
-            for d in route_signal(signal, self._routing)
-        ]
-        for d in rows:
-            ALERTS.labels(signal.signal_type.value, decision.notice.value, d["route"]).inc()
-        if rows:
-            await session.execute(insert(deliveries).values(rows).on_conflict_do_nothing())
 
     async def after_commit(self) -> None:
         self._wake.set()

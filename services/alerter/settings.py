@@ -1,13 +1,24 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
 
+from pydantic import Field, model_validator
+
+from services.alerter.links import PLACEHOLDER_SECRETS
 from shared.settings import CommonSettings
 
 
 class AlerterSettings(CommonSettings):
     http_port: int = 8002
-    slack_webhook_url: str | None = None
+    routing_path: Path | None = Field(
+        default=None, description="Routing rules YAML; the packaged routing.yaml if unset"
+    )
+    slack_webhook_url: str | None = Field(
+        default=None, description="Webhook for any rule's slack name not listed below"
+    )
+    slack_webhooks: dict[str, str] = Field(default_factory=dict, description='JSON {"csm": url, "support": url, ...}')
+    webhooks: dict[str, str] = Field(default_factory=dict, description="JSON name -> URL of signed JSON webhooks")
+    webhook_secret: str | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_username: str | None = None
@@ -18,6 +29,30 @@ class AlerterSettings(CommonSettings):
     support_email: str | None = None
     fallback_email: str | None = None
     console_alerts: bool = Field(default=False, description="Also print every alert to stdout (local demo)")
+    digests_enabled: bool = Field(default=True, description="false: digest rules send one email per alert")
+    digest_interval_seconds: float = Field(default=86400.0, gt=0)
+    digest_offset_seconds: float = Field(default=8 * 3600.0, ge=0, description="digests go out at 08:00 UTC")
+    repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0, description="0: never remind")
+    clock_interval_seconds: float = Field(default=5.0, gt=0)
+    public_url: str | None = Field(default=None, description="Base URL of this API; enables ack/snooze links")
+    link_secret: str | None = None
+    link_ttl_seconds: float = Field(default=7 * 86400.0, gt=0)
+    snooze_seconds: float = Field(default=4 * 3600.0, gt=0)
+    account_url_template: str | None = Field(default=None, description="e.g. https://crm.example.com/a/{account_id}")
+    alerter_api_token: str | None = Field(default=None, description="Bearer token for POST /v1/alerts/...")
+    delivery_workers: int = Field(default=2, ge=1, le=32)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> AlerterSettings:
+        if self.public_url and (self.link_secret or "").strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("CHURNWATCH_PUBLIC_URL enables signed links: set CHURNWATCH_LINK_SECRET to a real secret")
+        if self.public_url and len(self.link_secret or "") < 16:
+            raise ValueError("CHURNWATCH_LINK_SECRET must be at least 16 characters")
+        if self.webhooks and (self.webhook_secret or "").strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("CHURNWATCH_WEBHOOKS needs CHURNWATCH_WEBHOOK_SECRET to sign the requests")
+        if self.alerter_api_token is not None and self.alerter_api_token.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("CHURNWATCH_ALERTER_API_TOKEN is a placeholder; set a real token or unset it")
+        return self

@@ -14,6 +14,7 @@ processed_signals = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# One alert per (account, signal type); last_signal is the latest signal that changed it.
 alerts = Table(
     "alerts",
     metadata,
@@ -25,19 +26,26 @@ alerts = Table(
     Column("last_signal", JSONB, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_notified_at", DateTime(timezone=True)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("snoozed_until", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
 )
 
-# The outbox: one row per (signal, destination), written with the alert and the consumed offset.
+# The outbox: one row per (cause, destination), written with the alert and the consumed offset.
+# signal_id names the cause: a signal id, "reminder:<alert>:<n>" or "digest:<target hash>:<period>".
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("alert_id", BigInteger, nullable=False),
+    Column("alert_id", BigInteger),
     Column("signal_id", String(255), nullable=False),
     Column("notice", String(20), nullable=False),
     Column("channel", String(20), nullable=False),
     Column("target", Text, nullable=False),
     Column("route", String(50), nullable=False),
+    Column("mention", String(200)),
     Column("payload", JSONB, nullable=False),
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -45,4 +53,19 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+)
+
+# Tech-touch notices waiting for their destination's next digest email.
+digest_items = Table(
+    "digest_items",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("target", Text, nullable=False),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("signal_id", String(255), nullable=False),
+    Column("notice", String(20), nullable=False),
+    Column("route", String(50), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivery_id", BigInteger),
 )

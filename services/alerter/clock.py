@@ -1,0 +1,183 @@
+"""The alerter's timer: reminders for unacknowledged alerts, expired snoozes, tech-touch digests, outbox gauges.
+
+Each tick is a few cheap queries; the decisions are the pure functions in lifecycle.py, with the wall clock
+passed in (notifications are real time). Rows are locked with SKIP LOCKED, so two alerter instances can tick
+at once without double reminders or double digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Gauge
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.alerter.compose import DIGEST
+from services.alerter.lifecycle import AlertState, ExistingAlert, Notice, digest_due, digest_window, on_timer
+from services.alerter.outbox import alert_columns, queue_notice, update_alert
+from services.alerter.routing import Addresses, Channel, RoutingRules, route_signal
+from services.alerter.tables import alerts, deliveries, digest_items
+from shared.signals import RiskSignal, Severity
+
+log = logging.getLogger(__name__)
+
+OUTBOX_DEPTH = Gauge("churnwatch_alerter_outbox_depth", "Deliveries waiting to be sent")
+OLDEST_PENDING = Gauge("churnwatch_alerter_outbox_oldest_age_seconds", "Age of the oldest undelivered delivery")
+DEAD = Gauge("churnwatch_alerter_deliveries_dead", "Deliveries that gave up (dead-lettered), visible in the API")
+DIGEST_WAITING = Gauge("churnwatch_alerter_digest_items_waiting", "Notices waiting for their digest email")
+
+
+@dataclass(frozen=True)
+class Timers:
+    repeat_interval: timedelta | None  # None: never remind
+    digest_interval: timedelta
+    digest_offset: timedelta
+    tick: timedelta
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertClock:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        rules: RoutingRules,
+        addresses: Addresses,
+        timers: Timers,
+        wake_delivery: asyncio.Event,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._rules = rules
+        self._addresses = addresses
+        self._timers = timers
+        self._wake = wake_delivery
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick(self._clock())
+            except Exception:
+                log.exception("alert clock tick failed; trying again next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._timers.tick.total_seconds())
+
+    async def tick(self, now: datetime) -> None:
+        queued = await self._remind(now) + await self._digest(now)
+        if queued:
+            self._wake.set()
+        await self._refresh_gauges(now)
+
+    async def _remind(self, now: datetime) -> int:
+        t = self._timers
+        due = [alerts.c.state == AlertState.SNOOZED.value, alerts.c.snoozed_until <= now]
+        conditions = [(due[0]) & (due[1])]
+        if t.repeat_interval is not None:
+            stale = alerts.c.last_notified_at <= now - t.repeat_interval
+            conditions.append((alerts.c.state == AlertState.OPEN.value) & stale)
+        query = select(alerts).where(or_(*conditions)).limit(500).with_for_update(skip_locked=True)
+        count = 0
+        async with self._sessions() as session, session.begin():
+            for row in (await session.execute(query)).all():
+                existing = ExistingAlert(
+                    AlertState(row.state), Severity(row.severity), row.last_notified_at, row.snoozed_until
+                )
+                decision = on_timer(existing, now, t.repeat_interval)
+                if decision is None:
+                    continue
+                cols = alert_columns(decision, now) | {"reminders_sent": row.reminders_sent + 1}
+                await update_alert(session, row.id, cols)
+                signal = RiskSignal.model_validate(row.last_signal)
+                await queue_notice(
+                    session,
+                    alert_id=row.id,
+                    cause=f"reminder:{row.id}:{row.reminders_sent + 1}",
+                    notice=Notice.REMINDER,
+                    signal=row.last_signal,
+                    destinations=route_signal(signal, self._rules, self._addresses),
+                )
+                count += 1
+        return count
+
+    async def _digest(self, now: datetime) -> int:
+        t = self._timers
+        async with self._sessions() as session:
+            waiting = (
+                await session.execute(
+                    select(digest_items.c.target, func.min(digest_items.c.created_at))
+                    .where(digest_items.c.delivery_id.is_(None))
+                    .group_by(digest_items.c.target)
+                )
+            ).all()
+        count = 0
+        for target, oldest in waiting:
+            if digest_due(oldest, now, t.digest_interval, t.digest_offset):
+                count += await self._send_digest(target, now)
+        return count
+
+    async def _send_digest(self, target: str, now: datetime) -> int:
+        t = self._timers
+        window = digest_window(now, t.digest_interval, t.digest_offset)
+        start = datetime.fromtimestamp(
+            window * t.digest_interval.total_seconds() + t.digest_offset.total_seconds(), UTC
+        )
+        async with self._sessions() as session, session.begin():
+            items = (
+                await session.execute(
+                    select(digest_items)
+                    .where(digest_items.c.target == target, digest_items.c.delivery_id.is_(None))
+                    .order_by(digest_items.c.id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not items:
+                return 0
+            payload = {
+                "period": f"up to {start.isoformat()}",
+                "items": [{"alert_id": i.alert_id, "notice": i.notice, "signal": i.payload} for i in items],
+            }
+            key = f"digest:{hashlib.sha256(target.encode()).hexdigest()[:24]}:{window}"
+            row = {
+                "signal_id": key,
+                "notice": DIGEST,
+                "channel": Channel.EMAIL.value,
+                "target": target,
+                "route": items[0].route,
+                "payload": payload,
+            }
+            delivery_id = (
+                await session.execute(insert(deliveries).values(row).returning(deliveries.c.id))
+            ).scalar_one()
+            ids = [i.id for i in items]
+            await session.execute(
+                update(digest_items).where(digest_items.c.id.in_(ids)).values(delivery_id=delivery_id)
+            )
+        return 1
+
+    async def _refresh_gauges(self, now: datetime) -> None:
+        async with self._sessions() as session:
+            pending = (
+                await session.execute(
+                    select(func.count(), func.min(deliveries.c.created_at)).where(deliveries.c.status == "pending")
+                )
+            ).one()
+            dead = (await session.execute(select(func.count()).where(deliveries.c.status == "dead"))).scalar_one()
+            waiting = (
+                await session.execute(select(func.count()).where(digest_items.c.delivery_id.is_(None)))
+            ).scalar_one()
+        OUTBOX_DEPTH.set(pending[0])
+        OLDEST_PENDING.set(max(0.0, (now - pending[1]).total_seconds()) if pending[1] else 0.0)
+        DEAD.set(dead)
+        DIGEST_WAITING.set(waiting)

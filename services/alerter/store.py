@@ -1,0 +1,88 @@
+"""Reading alerts and deliveries for the API, and a person's ack / snooze / resolve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.alerter.lifecycle import Action, AlertState, apply_action
+from services.alerter.outbox import update_alert
+from services.alerter.tables import alerts, deliveries
+
+_ALERT_COLUMNS = [c for c in alerts.c if c.name != "last_signal"]
+_DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "payload"]
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    state: AlertState | None = None
+    account_id: str | None = None
+    signal_type: str | None = None
+    severity: str | None = None
+    limit: int = 100
+
+
+class AlertNotFound(LookupError):
+    pass
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row._mapping.items()}
+
+
+async def list_alerts(session: AsyncSession, f: AlertFilter) -> list[dict[str, Any]]:
+    query = select(*_ALERT_COLUMNS, alerts.c.last_signal["explanation"].astext.label("explanation"))
+    for column, value in (
+        (alerts.c.state, f.state.value if f.state else None),
+        (alerts.c.account_id, f.account_id),
+        (alerts.c.signal_type, f.signal_type),
+        (alerts.c.severity, f.severity),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    rows = await session.execute(query.order_by(alerts.c.updated_at.desc(), alerts.c.id.desc()).limit(f.limit))
+    return [_jsonable(r) for r in rows]
+
+
+async def get_alert(session: AsyncSession, alert_id: int) -> dict[str, Any]:
+    row = (await session.execute(select(alerts).where(alerts.c.id == alert_id))).first()
+    if row is None:
+        raise AlertNotFound(alert_id)
+    found = _jsonable(row)
+    found["deliveries"] = [
+        _jsonable(d)
+        for d in await session.execute(
+            select(*_DELIVERY_COLUMNS).where(deliveries.c.alert_id == alert_id).order_by(deliveries.c.id)
+        )
+    ]
+    return found
+
+
+async def list_deliveries(session: AsyncSession, status: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(*_DELIVERY_COLUMNS).order_by(deliveries.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(deliveries.c.status == status)
+    return [_jsonable(r) for r in await session.execute(query)]
+
+
+async def act_on_alert(
+    session: AsyncSession, alert_id: int, action: Action, now: datetime, snooze_for: timedelta
+) -> dict[str, Any]:
+    """Ack, snooze or resolve; raises AlertNotFound or lifecycle.TransitionRefused. Caller commits."""
+    row = (await session.execute(select(alerts.c.state).where(alerts.c.id == alert_id).with_for_update())).first()
+    if row is None:
+        raise AlertNotFound(alert_id)
+    state = apply_action(AlertState(row.state), action)
+    cols: dict[str, Any] = {"state": state.value, "updated_at": now}
+    if action is Action.ACK:
+        cols.update(acknowledged_at=now, snoozed_until=None)
+    elif action is Action.SNOOZE:
+        cols["snoozed_until"] = now + snooze_for
+    elif row.state != AlertState.RESOLVED.value:
+        cols.update(resolved_at=now, snoozed_until=None)
+    await update_alert(session, alert_id, cols)
+    return await get_alert(session, alert_id)
