@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--days", type=int, default=35)
     demo.add_argument("--day-seconds", type=float, default=1.0)
     demo.add_argument("--linger", type=float, default=30.0, help="seconds to keep running after the simulation")
+    from services.ingest import keys_cli
+
+    keys_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         created = asyncio.run(create_topics(CommonSettings()))
         print(f"created topics: {', '.join(created) or 'none (all exist)'}")
         return 0
+    if args.command == "apikeys":
+        return keys_cli.run(args)
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "simulate":

@@ -60,6 +60,9 @@ class _EventBase(BaseModel):
         default=None, description="Set by ingest when it accepted the event; clients leave it out"
     )
     properties: dict[str, Any] = Field(default_factory=dict)
+    flags: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=10, description="Set by ingest, e.g. occurred_at_out_of_range; clients leave it out"
+    )
 
 
 class UsageEvent(_EventBase):

@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from services.demo.processes import REPO_ROOT, SERVICE_PORTS, ServiceProcess
 from services.demo.sender import simulate
+from services.ingest.apikeys import Scope
+from services.ingest.keystore import issue_key
 from shared.db import build_engine
 from shared.kafka import create_topics
 from shared.migrate import upgrade
@@ -46,6 +48,7 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
     settings = CommonSettings()
     upgrade(settings)
     asyncio.run(create_topics(settings))
+    key = asyncio.run(issue_key(settings, name="demo", scopes=frozenset(Scope)))
     env = {"CHURNWATCH_CONSOLE_ALERTS": "true", "CHURNWATCH_EMAIL_ENABLED": "false", "CHURNWATCH_LOG_LEVEL": "WARNING"}
     services = [ServiceProcess(name, env, port, stdout=sys.stdout) for name, port in SERVICE_PORTS.items()]
     try:
@@ -55,7 +58,15 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
             s.wait_ready()
         print(f"services ready: {', '.join(f'{s.name} {s.url}' for s in services)}")
         print(f"streaming {days} simulated days for {accounts} accounts; alerts print as they fire ...", flush=True)
-        sent = asyncio.run(simulate(services[0].url, accounts=accounts, days=days, day_seconds=day_seconds))
+        sent = asyncio.run(
+            simulate(
+                services[0].url,
+                accounts=accounts,
+                days=days,
+                day_seconds=day_seconds,
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        )
         print(f"simulation sent {sent} events; watching alerts for {linger:.0f}s more", flush=True)
         time.sleep(linger)  # the demo's own run time: let the last alerts arrive on screen
         print(asyncio.run(_summary(settings)), flush=True)

@@ -1,24 +1,29 @@
-"""Ingest's HTTP API: events and account metadata in, validated, onto Kafka."""
+"""Ingest's native HTTP API: events and account metadata in, validated, onto Kafka."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.ingest.errors import IngestError, field_errors
+from services.ingest.account_store import known_profile, remember_profiles
+from services.ingest.apikeys import Scope
+from services.ingest.auth import Caller, requires
+from services.ingest.body import parse_json, read_body, refuse_nul
+from services.ingest.errors import IngestError, field_errors, unavailable
+from services.ingest.metrics import BATCH_SIZE, count_accepted, count_rejected
 from services.ingest.publisher import EventPublisher, KafkaUnavailable
 from services.ingest.settings import IngestSettings
-from shared.accounts import AccountProfileIn
-from shared.events import EVENT_ADAPTER, Event, event_json_schema, stamp_received
-
-EVENTS = Counter("churnwatch_ingest_events_total", "Events by outcome", ["kind", "outcome"])
-BATCH_SIZE = Histogram("churnwatch_ingest_batch_size", "Events per request", buckets=(1, 5, 20, 100, 500, 2500))
+from services.ingest.validation import EventRules, InvalidEvents, parse_events
+from shared.accounts import AccountProfile, AccountProfileIn
+from shared.events import EVENT_ADAPTER, Event, event_json_schema
 
 router = APIRouter(prefix="/v1")
 
@@ -33,8 +38,17 @@ def get_settings(request: Request) -> IngestSettings:
     return settings
 
 
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
 PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+EventWriter = Annotated[Caller, Depends(requires(Scope.WRITE_EVENTS))]
+AccountWriter = Annotated[Caller, Depends(requires(Scope.WRITE_ACCOUNTS))]
+Reader = Annotated[Caller, Depends(requires(Scope.READ))]
 
 _EVENTS_BODY = {
     "requestBody": {
@@ -59,97 +73,88 @@ _EVENTS_BODY = {
 }
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """Reads the body, refusing it before parsing once it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise IngestError(413, "payload_too_large", f"body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise IngestError(413, "payload_too_large", f"body is larger than {limit} bytes")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IngestError(400, "malformed_json", f"body is not valid JSON: {exc}") from exc
+def event_rules(settings: IngestSettings) -> EventRules:
+    return EventRules(
+        max_event_bytes=settings.max_event_bytes,
+        max_batch_events=settings.max_batch_events,
+        max_future=timedelta(seconds=settings.max_event_future_seconds),
+        max_age=timedelta(days=settings.max_event_age_days),
+        time_policy=settings.event_time_policy,
+    )
 
 
-def parse_events(payload: Any, settings: IngestSettings) -> list[Event]:
-    """One event or ``{"events": [...]}``; every event must be valid or none is accepted."""
-    if isinstance(payload, dict) and "events" in payload:
-        raw, prefix = payload["events"], "events"
-        if not isinstance(raw, list) or not raw:
-            raise IngestError(
-                422,
-                "invalid_batch",
-                "events must be a non-empty list",
-                fields=[{"path": "events", "reason": "must be a non-empty list", "type": "list_type"}],
-            )
-        if len(raw) > settings.max_batch_events:
-            raise IngestError(413, "batch_too_large", f"at most {settings.max_batch_events} events per batch")
-    else:
-        raw, prefix = [payload], ""
-    events: list[Event] = []
-    errors: list[dict[str, Any]] = []
-    for i, item in enumerate(raw):
-        if len(json.dumps(item)) > settings.max_event_bytes:
-            errors.append(
-                {
-                    "path": f"{prefix}[{i}]" if prefix else "event",
-                    "type": "too_large",
-                    "reason": f"event is larger than {settings.max_event_bytes} bytes",
-                }
-            )
-            continue
-        try:
-            events.append(EVENT_ADAPTER.validate_python(item))
-        except ValidationError as exc:
-            kind = item.get("kind", "unknown") if isinstance(item, dict) else "unknown"
-            EVENTS.labels(str(kind)[:20], "invalid").inc()
-            errors.extend(field_errors(exc, f"{prefix}[{i}]." if prefix else ""))
-    if errors:
-        raise IngestError(
-            422, "invalid_event", f"invalid field {errors[0]['path']}: {errors[0]['reason']}", fields=errors
-        )
-    return events
-
-
-@router.post("/events", status_code=202, openapi_extra=_EVENTS_BODY, summary="Send one event or a batch")
-async def post_events(request: Request, publisher: PublisherDep, settings: SettingsDep) -> dict[str, Any]:
-    payload = await read_json(request, settings.max_batch_bytes)
-    now = datetime.now(UTC)
-    events = [stamp_received(e, now) for e in parse_events(payload, settings)]
+async def publish_events_or_503(events: Sequence[Event], publisher: EventPublisher, settings: IngestSettings) -> None:
     BATCH_SIZE.observe(len(events))
     try:
         await publisher.publish_events(events)
     except KafkaUnavailable as exc:
-        for e in events:
-            EVENTS.labels(e.kind, "unavailable").inc()
-        raise IngestError(
-            503,
-            "kafka_unavailable",
-            "events could not be stored; retry the whole request",
-            headers={"Retry-After": "5"},
-        ) from exc
-    for e in events:
-        EVENTS.labels(e.kind, "accepted").inc()
+        for kind, n in Counter(e.kind for e in events).items():
+            count_rejected(kind, "kafka_unavailable", n)
+        raise unavailable("events", settings.unavailable_retry_after_seconds) from exc
+    for kind, n in Counter(e.kind for e in events).items():
+        count_accepted(kind, n)
+
+
+async def publish_accounts_or_503(
+    profiles: Sequence[AccountProfile], publisher: EventPublisher, engine: AsyncEngine, settings: IngestSettings
+) -> None:
+    try:
+        await publisher.publish_accounts(profiles)
+        await remember_profiles(engine, profiles)  # only after Kafka acknowledged; PUT is safe to retry
+    except KafkaUnavailable as exc:
+        raise unavailable("account", settings.unavailable_retry_after_seconds) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise unavailable("account", settings.unavailable_retry_after_seconds, "database_unavailable") from exc
+
+
+@router.post("/events", status_code=202, openapi_extra=_EVENTS_BODY, summary="Send one event or a batch")
+async def post_events(
+    request: Request, _: EventWriter, publisher: PublisherDep, settings: SettingsDep
+) -> dict[str, Any]:
+    body = await read_body(request, settings.max_batch_bytes)
+    now = datetime.now(UTC)
+    payload = parse_json(body)
+    refuse_nul(payload, body)
+    try:
+        events = parse_events(payload, now, event_rules(settings), len(body))
+    except InvalidEvents as exc:
+        for kind_reason, n in exc.rejected_kinds.items():
+            kind, _sep, reason = kind_reason.partition("|")
+            count_rejected(kind, reason, n)
+        raise
+    await publish_events_or_503(events, publisher, settings)
     return {"accepted": len(events), "event_ids": [e.event_id for e in events]}
 
 
 @router.put("/accounts/{account_id}", status_code=202, summary="Create or replace an account's metadata")
-async def put_account(account_id: str, body: AccountProfileIn, publisher: PublisherDep) -> dict[str, Any]:
+async def put_account(
+    account_id: str,
+    body: AccountProfileIn,
+    _: AccountWriter,
+    publisher: PublisherDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    refuse_nul({"account_id": account_id, **body.model_dump(mode="json")})
     try:
         profile = body.with_id(account_id)
     except ValidationError as exc:
         raise IngestError(422, "invalid_account", "invalid account id", fields=field_errors(exc)) from exc
-    try:
-        await publisher.publish_account(profile)
-    except KafkaUnavailable as exc:
-        raise IngestError(
-            503, "kafka_unavailable", "account could not be stored; retry", headers={"Retry-After": "5"}
-        ) from exc
+    await publish_accounts_or_503([profile], publisher, engine, settings)
     return {"accepted": True, "account_id": account_id}
+
+
+@router.get("/accounts/{account_id}", summary="The account metadata ingest has published")
+async def get_account(account_id: str, _: Reader, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    refuse_nul({"account_id": account_id})
+    try:
+        found = await known_profile(engine, account_id)
+    except (SQLAlchemyError, OSError) as exc:
+        raise unavailable("account", settings.unavailable_retry_after_seconds, "database_unavailable") from exc
+    if found is None:
+        raise IngestError(404, "account_not_found", f"no metadata has been published for account {account_id!r}")
+    profile, updated_at = found
+    return {**profile, "updated_at": updated_at.isoformat()}
 
 
 @router.get("/schema", summary="The event schema as JSON Schema")
@@ -167,6 +172,11 @@ def install_event_schema(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(event.pop("$defs", {}))
             components["Event"] = event
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic", "description": "write key as user name (Segment)"},
+            }
+            schema["security"] = [{"bearer": []}, {"basic": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from services.demo.processes import ServiceProcess
+from services.ingest.apikeys import Scope
+from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
 from tests.support.polling import wait_until
 from tests.support.slack_server import SlackWebhookServer
@@ -37,6 +39,12 @@ def pipeline(
     finally:
         for p in procs.values():
             p.stop()
+
+
+@pytest.fixture
+async def auth(sandbox: Sandbox) -> dict[str, str]:
+    key = await issue_key(sandbox.settings, name="e2e", scopes=frozenset(Scope))
+    return {"Authorization": f"Bearer {key}"}
 
 
 def sliding_account_events(account_id: str, end: datetime) -> list[dict[str, Any]]:
@@ -72,7 +80,7 @@ def sliding_account_events(account_id: str, end: datetime) -> list[dict[str, Any
 
 
 def test_posted_events_raise_an_alert_on_slack_and_email(
-    pipeline: dict[str, ServiceProcess], slack: SlackWebhookServer, smtp: SmtpServer
+    pipeline: dict[str, ServiceProcess], slack: SlackWebhookServer, smtp: SmtpServer, auth: dict[str, str]
 ) -> None:
     ingest = pipeline["ingest"].url
     account = {
@@ -81,9 +89,9 @@ def test_posted_events_raise_an_alert_on_slack_and_email(
         "touch_tier": "high",
         "csm": {"name": "Ana", "email": "ana@csm.example.com", "slack": "@ana"},
     }
-    assert httpx.put(f"{ingest}/v1/accounts/acct-e2e", json=account).status_code == 202
+    assert httpx.put(f"{ingest}/v1/accounts/acct-e2e", json=account, headers=auth).status_code == 202
     events = sliding_account_events("acct-e2e", datetime.now(UTC).replace(microsecond=0))
-    resp = httpx.post(f"{ingest}/v1/events", json={"events": events}, timeout=30)
+    resp = httpx.post(f"{ingest}/v1/events", json={"events": events}, timeout=30, headers=auth)
     assert resp.status_code == 202, resp.text
     assert resp.json()["accepted"] == len(events)
 
@@ -98,7 +106,7 @@ def test_posted_events_raise_an_alert_on_slack_and_email(
     assert mails[0].is_multipart()
 
 
-def test_bad_event_gets_a_422_naming_the_field(pipeline: dict[str, ServiceProcess]) -> None:
+def test_bad_event_gets_a_422_naming_the_field(pipeline: dict[str, ServiceProcess], auth: dict[str, str]) -> None:
     bad = {
         "events": [
             {
@@ -111,7 +119,7 @@ def test_bad_event_gets_a_422_naming_the_field(pipeline: dict[str, ServiceProces
             {"kind": "usage", "action": "login", "event_id": "bad", "account_id": "a", "occurred_at": "yesterday"},
         ]
     }
-    resp = httpx.post(f"{pipeline['ingest'].url}/v1/events", json=bad)
+    resp = httpx.post(f"{pipeline['ingest'].url}/v1/events", json=bad, headers=auth)
     assert resp.status_code == 422
     err = resp.json()["error"]
     assert err["code"] == "invalid_event"

@@ -1,0 +1,141 @@
+"""Sustained events/s through ingest's batch endpoint (acks=all) beside a raw aiokafka producer sending the
+same payloads to the same broker in the same run: python -m bench.ingest [--events N] [--batch N]."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
+from services.demo.processes import ServiceProcess
+from services.ingest.apikeys import Scope
+from services.ingest.keystore import issue_key
+from shared.db import build_engine
+from shared.kafka import create_topics
+from shared.migrate import upgrade_async
+from shared.settings import CommonSettings
+from tests.support.smtp_server import free_port
+
+CONCURRENCY = 8
+
+
+def make_batches(events: int, batch: int) -> list[list[dict[str, Any]]]:
+    at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    all_events = [
+        {
+            "kind": "usage",
+            "action": "feature_used",
+            "event_id": f"b-{i}",
+            "account_id": f"acct-{i % 500}",
+            "user_id": f"u{i % 40}",
+            "feature": "report_export",
+            "quantity": 1,
+            "occurred_at": at,
+            "properties": {"plan": "pro", "region": "eu"},
+        }
+        for i in range(events)
+    ]
+    return [all_events[i : i + batch] for i in range(0, events, batch)]
+
+
+async def _in_parallel(work: list[Any], run: Any) -> float:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for w in work:
+        queue.put_nowait(w)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await run(queue.get_nowait())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return time.perf_counter() - started
+
+
+async def bench_raw(settings: CommonSettings, batches: list[list[dict[str, Any]]]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    try:
+
+        async def send(batch: list[dict[str, Any]]) -> None:
+            futures = [
+                await producer.send(settings.topics.events, json.dumps(e).encode(), key=e["account_id"].encode())
+                for e in batch
+            ]
+            await asyncio.gather(*futures)
+
+        return await _in_parallel(batches, send)
+    finally:
+        await producer.stop()
+
+
+async def bench_ingest(url: str, key: str, batches: list[list[dict[str, Any]]]) -> float:
+    bodies = [json.dumps({"events": b}).encode() for b in batches]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
+
+        async def post(body: bytes) -> None:
+            resp = await client.post("/v1/events", content=body)
+            if resp.status_code != 202:
+                raise RuntimeError(f"ingest answered {resp.status_code}: {resp.text[:300]}")
+
+        return await _in_parallel(bodies, post)
+
+
+async def run(events: int, batch: int) -> None:
+    tag = uuid.uuid4().hex[:8]
+    settings = CommonSettings(topic_prefix=f"bench-{tag}", database_schema=f"bench_{tag}", events_partitions=6)
+    await upgrade_async(settings)
+    await create_topics(settings)
+    key = await issue_key(settings, name="bench", scopes=frozenset({Scope.WRITE_EVENTS}))
+    env = {
+        "CHURNWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "CHURNWATCH_DATABASE_SCHEMA": settings.database_schema,
+        "CHURNWATCH_LOG_LEVEL": "WARNING",
+        "CHURNWATCH_RATE_LIMIT_PER_SECOND": "100000",
+        "CHURNWATCH_RATE_LIMIT_BURST": "100000",
+    }
+    ingest = ServiceProcess("ingest", env, free_port()).start()
+    try:
+        await asyncio.to_thread(ingest.wait_ready, 60)
+        warmup = make_batches(batch * CONCURRENCY, batch)
+        await bench_ingest(ingest.url, key, warmup)
+        await bench_raw(settings, warmup)
+        batches = make_batches(events, batch)
+        raw_s = await bench_raw(settings, batches)
+        ingest_s = await bench_ingest(ingest.url, key, batches)
+    finally:
+        ingest.stop()
+        engine = build_engine(settings)
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+        await engine.dispose()
+    raw_rate, ingest_rate = events / raw_s, events / ingest_s
+    print(f"events: {events} in batches of {batch}, {CONCURRENCY} concurrent requests, acks=all, idempotent")
+    print(f"raw aiokafka producer: {raw_rate:10.0f} events/s ({raw_s:.2f} s)")
+    print(f"ingest POST /v1/events: {ingest_rate:9.0f} events/s ({ingest_s:.2f} s)")
+    print(f"ratio ingest/raw: {ingest_rate / raw_rate:.2f} (target >= 0.5)")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args(argv)
+    asyncio.run(run(args.events, args.batch))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,86 @@
+"""A client retry must never count twice: ingest forwards at least once, the scorer counts each
+(account_id, event_id) once. Posted twice natively and twice over the Segment API, counted once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.demo.processes import ServiceProcess
+from services.ingest.apikeys import Scope
+from services.ingest.keystore import issue_key
+from tests.integration.conftest import Sandbox
+from tests.support.polling import await_until, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def services(sandbox: Sandbox, ports: dict[str, int]) -> Iterator[dict[str, ServiceProcess]]:
+    env = {**sandbox.env, "CHURNWATCH_LOG_LEVEL": "WARNING"}
+    procs = {name: ServiceProcess(name, env, ports[name]).start() for name in ("ingest", "scorer")}
+    try:
+        for p in procs.values():
+            p.wait_ready(timeout=60)
+        yield procs
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
+def scorer_events(scorer: ServiceProcess, outcome: str) -> float:
+    metrics = httpx.get(f"{scorer.url}/metrics").text
+    found = re.search(rf'^churnwatch_scorer_events_total{{outcome="{outcome}"}} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_the_same_events_sent_twice_count_once(services: dict[str, ServiceProcess], sandbox: Sandbox) -> None:
+    key = await issue_key(sandbox.settings, name="dedup", scopes=frozenset(Scope))
+    ingest, scorer = services["ingest"].url, services["scorer"]
+    at = datetime.now(UTC) - timedelta(hours=2)
+    native = {
+        "events": [
+            {
+                "kind": "usage",
+                "action": "login",
+                "event_id": f"d-{i}",
+                "account_id": f"acct-d{i % 3}",
+                "occurred_at": at.isoformat(),
+            }
+            for i in range(30)
+        ]
+    }
+    segment = {
+        "sentAt": at.isoformat(),
+        "batch": [
+            {
+                "type": "track",
+                "event": "Ticket Opened",
+                "messageId": f"s-{i}",
+                "userId": "u",
+                "timestamp": at.isoformat(),
+                "properties": {"ticket_id": f"T{i}"},
+                "context": {"groupId": "acct-d0"},
+            }
+            for i in range(10)
+        ],
+    }
+    async with httpx.AsyncClient(base_url=ingest, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+        for _ in range(2):  # a client that retries after, say, a timeout on its side
+            assert (await client.post("/v1/events", json=native)).status_code == 202
+            assert (await client.post("/v1/batch", json=segment)).status_code == 200
+
+    wait_until(lambda: scorer_events(scorer, "duplicate") >= 40, timeout=90, what="the scorer to see 40 duplicates")
+    assert scorer_events(scorer, "counted") == 40
+    assert scorer_events(scorer, "duplicate") == 40
+
+    async def seen() -> int:
+        async with sandbox.engine.connect() as conn:
+            return int((await conn.execute(text("SELECT count(*) FROM seen_events"))).scalar_one())
+
+    assert await await_until(seen, within=30, what="seen events") == 40
