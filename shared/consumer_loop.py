@@ -3,6 +3,12 @@
 poll a batch -> process it inside one PostgreSQL transaction -> store the next offsets in the same
 transaction -> commit -> run the processor's after-commit step -> commit offsets to Kafka (for lag only).
 
+Fencing: when partitions move between instances, a slow instance may still hold a batch for a partition it
+lost. Each batch therefore *claims* its partitions first, in its own transaction: the stored offset row is
+locked and moved forward only if it is not already past the batch's first offset. If another instance got
+there first, the batch is rolled back whole and the loop seeks to the stored offsets. On revocation the loop
+waits for the batch in flight to commit (the flush) before it lets the partitions go.
+
 PostgreSQL is the source of truth for positions: on assignment the loop seeks to the offsets stored there,
 so a crash at any moment replays exactly the batches whose effects were not committed. If a batch fails
 (say PostgreSQL is down) nothing of it was committed, and the loop retries the same records with backoff.
@@ -34,6 +40,10 @@ RECORDS = Counter("churnwatch_consumer_records_total", "Records handled by a con
 BATCH_SECONDS = Histogram("churnwatch_consumer_batch_seconds", "Time to process and commit one batch", ["group"])
 BATCH_FAILURES = Counter("churnwatch_consumer_batch_failures_total", "Batches that failed and were retried", ["group"])
 ASSIGNED = Gauge("churnwatch_consumer_assigned_partitions", "Partitions assigned to this instance", ["group"])
+
+
+class Fenced(Exception):
+    """Another instance already committed past this batch's start: its effects must not be written."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,27 @@ async def load_offsets(
     return {tp: off for tp, off in stored.items() if tp in wanted}
 
 
+async def claim_offsets(
+    session: AsyncSession, group_id: str, first: dict[TopicPartition, int], following: dict[TopicPartition, int]
+) -> None:
+    """Move each partition's stored offset to ``following`` unless it is already past ``first``; else Fenced.
+
+    The upsert takes the row lock, so two instances racing for one partition serialise here, in
+    partition order (no deadlock), and the second sees the first's offset.
+    """
+    for tp in sorted(first, key=lambda t: (t.topic, t.partition)):
+        stmt = insert(consumer_offsets).values(
+            group_id=group_id, topic=tp.topic, partition=tp.partition, next_offset=following[tp]
+        )
+        claim = stmt.on_conflict_do_update(
+            index_elements=["group_id", "topic", "partition"],
+            set_={"next_offset": stmt.excluded.next_offset},
+            where=consumer_offsets.c.next_offset <= first[tp],
+        ).returning(consumer_offsets.c.next_offset)
+        if (await session.execute(claim)).first() is None:
+            raise Fenced(f"{tp.topic}[{tp.partition}] was already committed past offset {first[tp]}")
+
+
 async def save_offsets(session: AsyncSession, group_id: str, offsets: dict[TopicPartition, int]) -> None:
     if not offsets:
         return
@@ -93,11 +124,14 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._loop = loop
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Every batch is committed before the next poll, so there is nothing to flush: only forget caches.
-        self._loop.processor.on_partitions_revoked(revoked)
+        # Flush: let the batch in flight commit before the partitions go to another instance.
+        async with self._loop.batch_lock:
+            self._loop.processor.on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._loop.seek_to_stored(assigned)
+        # After the batch in flight (if any) committed, so the stored offsets read here include it.
+        async with self._loop.batch_lock:
+            await self._loop.seek_to_stored(assigned)
 
 
 class ConsumerLoop:
@@ -134,12 +168,21 @@ class ConsumerLoop:
         self._consumer: AIOKafkaConsumer | None = None
         self.running = False
         self.last_error: str | None = None
+        self.batch_lock = asyncio.Lock()
+        self.fenced_batches = 0
+        self.committed_batches = 0
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("the consumer loop is not running")
         return self._consumer
+
+    def assigned_partitions(self, topic: str) -> set[int]:
+        """The partitions of ``topic`` this instance owns now (empty before the first assignment)."""
+        if self._consumer is None:
+            return set()
+        return {tp.partition for tp in self._consumer.assignment() if tp.topic == topic}
 
     async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
         async with self._sessions() as session:
@@ -177,6 +220,13 @@ class ConsumerLoop:
                 await self._handle(records)
                 self.last_error = None
                 return
+            except Fenced as exc:
+                self.fenced_batches += 1
+                RECORDS.labels(self.group_id, "fenced").inc(len(records))
+                log.warning("%s: batch dropped, %s; seeking to the stored offsets", self.group_id, exc)
+                owned = self.consumer.assignment()
+                await self.seek_to_stored([tp for tp in _next_offsets(records) if tp in owned])
+                return
             except Exception as exc:  # PostgreSQL or Kafka trouble: nothing committed, so replay the batch
                 BATCH_FAILURES.labels(self.group_id).inc()
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -189,7 +239,23 @@ class ConsumerLoop:
     async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
         next_offsets = _next_offsets(records)
+        async with self.batch_lock:
+            rejected = await self._commit_batch(records, next_offsets)
+        self.committed_batches += 1
+        await self.processor.after_commit()
+        RECORDS.labels(self.group_id, "processed").inc(len(records) - len(rejected))
+        RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected))
+        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        try:
+            await self.consumer.commit(next_offsets)
+        except Exception as exc:  # only lag monitoring depends on it; PostgreSQL has the truth
+            log.info("%s: Kafka offset commit skipped: %s", self.group_id, exc)
+
+    async def _commit_batch(
+        self, records: list[ConsumerRecord[bytes, bytes]], next_offsets: dict[TopicPartition, int]
+    ) -> list[Rejected]:
         async with self._sessions() as session, session.begin():
+            await claim_offsets(session, self.group_id, _first_offsets(records), next_offsets)
             rejected = await self.processor.process(session, records)
             for bad in rejected:
                 r = bad.record
@@ -201,15 +267,7 @@ class ConsumerLoop:
                     value=r.value,
                     reason=bad.reason,
                 )
-            await save_offsets(session, self.group_id, next_offsets)
-        await self.processor.after_commit()
-        RECORDS.labels(self.group_id, "processed").inc(len(records) - len(rejected))
-        RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected))
-        BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
-        try:
-            await self.consumer.commit(next_offsets)
-        except Exception as exc:  # only lag monitoring depends on it; PostgreSQL has the truth
-            log.info("%s: Kafka offset commit skipped: %s", self.group_id, exc)
+        return rejected
 
 
 def _next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
@@ -217,4 +275,12 @@ def _next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[Topic
     for r in records:
         tp = TopicPartition(r.topic, r.partition)
         out[tp] = max(out.get(tp, 0), r.offset + 1)
+    return out
+
+
+def _first_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
+    out: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        out[tp] = min(out.get(tp, r.offset), r.offset)
     return out

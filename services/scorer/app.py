@@ -1,4 +1,4 @@
-"""Scorer service: wires the consumer loop around the scoring core, and exposes probes and metrics."""
+"""Scorer service: wires the consumer loop around the scoring core, and exposes the read API, probes, metrics."""
 
 from __future__ import annotations
 
@@ -7,24 +7,50 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.scorer.api import health_router
 from services.scorer.evaluate import ScoringConfig
 from services.scorer.processor import ScoringProcessor
+from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
+from services.scorer.windows import WindowRules
 from shared.consumer_loop import ConsumerLoop
 from shared.db import build_engine, database_reachable, session_factory
 from shared.kafka import DeadLetterPublisher, build_producer, kafka_reachable
 from shared.service_app import BackgroundWorker, add_probes
 
 
-def create_app(settings: ScorerSettings | None = None) -> FastAPI:
-    settings = settings or ScorerSettings()
-    engine = build_engine(settings)
-    sessions = session_factory(engine)
-    config = ScoringConfig(
+def scoring_config(settings: ScorerSettings) -> ScoringConfig:
+    """Reads and validates the scorecard: a bad file stops start-up with its line and field."""
+    scorecards = load_scorecard(settings.scorecard_path)
+    rules = WindowRules(
         current_days=settings.current_window_days,
         baseline_days=settings.baseline_window_days,
         horizon_days=settings.horizon_days,
+        grace_days=settings.grace_days,
+        key_features=scorecards.key_features,
     )
+    return ScoringConfig(rules=rules, scorecards=scorecards)
+
+
+def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ConsumerLoop:
+    loop = ConsumerLoop(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.topic_prefix}.scorer",
+        topics=[settings.topics.accounts, settings.topics.events],
+        sessions=processor.sessions,
+        processor=processor,
+        dead_letter=dead_letter,
+        max_batch=settings.max_batch,
+    )
+    processor.owned_partitions = lambda: loop.assigned_partitions(settings.topics.events)
+    return loop
+
+
+def create_app(settings: ScorerSettings | None = None) -> FastAPI:
+    settings = settings or ScorerSettings()
+    config = scoring_config(settings)
+    engine = build_engine(settings)
+    sessions = session_factory(engine)
     workers: list[BackgroundWorker] = []
 
     @asynccontextmanager
@@ -32,16 +58,14 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
         producer = build_producer(settings, client_id="churnwatch-scorer")  # aiokafka needs the running loop
         await producer.start()
         app.state.producer = producer
-        processor = ScoringProcessor(topics=settings.topics, producer=producer, sessions=sessions, config=config)
-        loop = ConsumerLoop(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=f"{settings.topic_prefix}.scorer",
-            topics=[settings.topics.accounts, settings.topics.events],
+        processor = ScoringProcessor(
+            topics=settings.topics,
+            producer=producer,
             sessions=sessions,
-            processor=processor,
-            dead_letter=DeadLetterPublisher(producer, settings.topics.dead_letter),
-            max_batch=settings.max_batch,
+            config=config,
+            sweep_interval_s=settings.sweep_interval_seconds,
         )
+        loop = build_loop(settings, processor, DeadLetterPublisher(producer, settings.topics.dead_letter))
         workers[:] = [BackgroundWorker("scorer_loop", loop.run)]
         workers[0].start()
         try:
@@ -52,6 +76,7 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(title="Churnwatch scorer", lifespan=lifespan)
+    app.include_router(health_router(sessions))
     add_probes(
         app,
         {"kafka": lambda: kafka_reachable(app.state.producer), "database": lambda: database_reachable(engine)},

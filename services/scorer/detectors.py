@@ -1,16 +1,17 @@
 """Risk-signal detection: which conditions hold for an account now, and which changed since last time.
 
-Pure. A signal is raised when its condition starts to hold and a recovery is emitted when it stops, so an
-ongoing condition is reported once, not on every event.
+Pure. A signal is raised when its condition starts to hold (or gets more severe) and a recovery is emitted
+when it stops, so an ongoing condition is reported once, not on every event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import HealthScore
-from services.scorer.windows import WindowMetrics
 from shared.accounts import AccountProfile
 from shared.signals import Audience, Band, RiskSignal, Severity, SignalType, signal_id_for
 
@@ -21,7 +22,21 @@ class Thresholds:
     usage_drop_critical_ratio: float = 0.5
     ticket_spike_min: int = 3  # at least this many tickets opened in the current window...
     ticket_spike_factor: float = 2.0  # ...and this many times the baseline weekly rate
+    escalation_critical_count: int = 3  # escalated/urgent tickets this week that make it critical
     inactivity_days: int = 5  # PostHog/Vitally: last seen more than 5 days ago
+    score_drop_points: float = 15.0  # the score fell this much in seven days
+    renewal_risk_days: int = 60  # renewal within this many days and not green
+    onboarding_stall_days: int = 30  # no activation milestone by this age...
+    onboarding_max_age_days: int = 120  # ...for accounts younger than this
+    detractor_nps: int = 6  # NPS 0-6 is a detractor
+    expansion_seat_utilisation: float = 0.9
+    expansion_usage_ratio: float = 1.5  # strong usage growth, while green
+
+
+AUDIENCE = {
+    SignalType.TICKET_SPIKE: Audience.BOTH,
+    SignalType.ESCALATION: Audience.BOTH,
+}
 
 
 @dataclass(frozen=True)
@@ -32,32 +47,106 @@ class Condition:
     evidence: dict[str, float] = field(default_factory=dict)
 
 
-def current_conditions(m: WindowMetrics, health: HealthScore, th: Thresholds) -> dict[SignalType, Condition]:
-    found: dict[SignalType, Condition] = {}
+def _cond(t: SignalType, sev: Severity, **evidence: float) -> Condition:
+    return Condition(t, sev, AUDIENCE.get(t, Audience.CSM), evidence)
+
+
+def _usage(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
     ratio = m.usage_ratio
-    if ratio is not None and ratio < th.usage_drop_ratio:
-        sev = Severity.CRITICAL if ratio < th.usage_drop_critical_ratio else Severity.WARNING
-        found[SignalType.USAGE_DROP] = Condition(
-            SignalType.USAGE_DROP, sev, Audience.CSM, {"usage_ratio": round(ratio, 3)}
-        )
+    if ratio is None or ratio >= th.usage_drop_ratio:
+        return None
+    sev = Severity.CRITICAL if ratio < th.usage_drop_critical_ratio else Severity.WARNING
+    return _cond(SignalType.USAGE_DROP, sev, usage_ratio=round(ratio, 3))
+
+
+def _tickets(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
     if (
-        m.tickets_current >= th.ticket_spike_min
-        and m.tickets_current >= th.ticket_spike_factor * m.tickets_baseline_weekly
+        m.tickets_current < th.ticket_spike_min
+        or m.tickets_current < th.ticket_spike_factor * m.tickets_baseline_weekly
     ):
-        found[SignalType.TICKET_SPIKE] = Condition(
-            SignalType.TICKET_SPIKE,
-            Severity.WARNING,
-            Audience.BOTH,
-            {"tickets_current": m.tickets_current, "tickets_baseline_weekly": round(m.tickets_baseline_weekly, 2)},
-        )
-    if m.days_since_activity is not None and m.days_since_activity > th.inactivity_days:
-        found[SignalType.INACTIVITY] = Condition(
-            SignalType.INACTIVITY, Severity.WARNING, Audience.CSM, {"days_since_activity": m.days_since_activity}
-        )
-    if health.band is not Band.GREEN:
-        sev = Severity.CRITICAL if health.band is Band.RED else Severity.WARNING
-        found[SignalType.BAND_CHANGE] = Condition(SignalType.BAND_CHANGE, sev, Audience.CSM, {"score": health.score})
-    return found
+        return None
+    return _cond(
+        SignalType.TICKET_SPIKE,
+        Severity.WARNING,
+        tickets_current=m.tickets_current,
+        tickets_baseline_weekly=round(m.tickets_baseline_weekly, 2),
+    )
+
+
+def _escalation(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    if m.escalations_current <= 0:
+        return None
+    sev = Severity.CRITICAL if m.escalations_current >= th.escalation_critical_count else Severity.WARNING
+    return _cond(SignalType.ESCALATION, sev, escalations_current=m.escalations_current, urgent=m.urgent_current)
+
+
+def _inactivity(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    if m.days_since_activity is None or m.days_since_activity <= th.inactivity_days:
+        return None
+    sev = Severity.CRITICAL if m.days_since_activity > 3 * th.inactivity_days else Severity.WARNING
+    return _cond(SignalType.INACTIVITY, sev, days_since_activity=m.days_since_activity)
+
+
+def _band(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    if h.band is Band.GREEN:
+        return None
+    return _cond(SignalType.BAND_CHANGE, Severity.CRITICAL if h.band is Band.RED else Severity.WARNING, score=h.score)
+
+
+def _renewal(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    days = m.days_to_renewal
+    if days is None or not 0 <= days <= th.renewal_risk_days or h.band is Band.GREEN:
+        return None
+    sev = Severity.CRITICAL if h.band is Band.RED else Severity.WARNING
+    return _cond(SignalType.RENEWAL_RISK, sev, days_to_renewal=days, score=h.score)
+
+
+def _onboarding(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    age = m.account_age_days
+    if m.activated is not False or age is None or not th.onboarding_stall_days < age <= th.onboarding_max_age_days:
+        return None
+    return _cond(SignalType.ONBOARDING_STALL, Severity.WARNING, account_age_days=age)
+
+
+def _detractor(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    if m.nps_latest is None or m.nps_latest > th.detractor_nps:
+        return None
+    return _cond(SignalType.DETRACTOR, Severity.WARNING, nps=m.nps_latest)
+
+
+def _expansion(m: WindowMetrics, h: HealthScore, th: Thresholds) -> Condition | None:
+    if h.band is not Band.GREEN:
+        return None
+    util, ratio = m.seat_utilisation, m.usage_ratio
+    if (util is None or util < th.expansion_seat_utilisation) and (ratio is None or ratio < th.expansion_usage_ratio):
+        return None
+    evidence = {k: round(v, 3) for k, v in (("seat_utilisation", util), ("usage_ratio", ratio)) if v is not None}
+    return _cond(SignalType.EXPANSION, Severity.INFO, **evidence)
+
+
+Detector = Callable[[WindowMetrics, HealthScore, Thresholds], Condition | None]
+DETECTORS: tuple[Detector, ...] = (
+    _usage,
+    _tickets,
+    _escalation,
+    _inactivity,
+    _band,
+    _renewal,
+    _onboarding,
+    _detractor,
+    _expansion,
+)
+
+
+def current_conditions(
+    m: WindowMetrics, health: HealthScore, th: Thresholds, score_7d_ago: float | None = None
+) -> dict[SignalType, Condition]:
+    found = [c for detect in DETECTORS if (c := detect(m, health, th)) is not None]
+    if score_7d_ago is not None and score_7d_ago - health.score >= th.score_drop_points:
+        drop = round(score_7d_ago - health.score, 1)
+        sev = Severity.CRITICAL if drop >= 2 * th.score_drop_points else Severity.WARNING
+        found.append(_cond(SignalType.SCORE_DROP, sev, points_dropped=drop, score_7d_ago=score_7d_ago))
+    return {c.signal_type: c for c in found}
 
 
 @dataclass(frozen=True)
@@ -75,27 +164,8 @@ def transitions(now: dict[SignalType, Condition], active: dict[SignalType, Sever
             out.append(Transition(cond, recovered=False))
     for t, sev in active.items():
         if t not in now:
-            out.append(
-                Transition(Condition(t, sev, Audience.CSM if t is not SignalType.TICKET_SPIKE else Audience.BOTH), True)
-            )
+            out.append(Transition(Condition(t, sev, AUDIENCE.get(t, Audience.CSM)), True))
     return out
-
-
-def explain(m: WindowMetrics, health: HealthScore) -> str:
-    """One line saying why, from the biggest detractors first."""
-    parts: list[str] = []
-    ratio = m.usage_ratio
-    if ratio is not None and ratio < 0.95:
-        parts.append(f"usage {round((ratio - 1) * 100):+d}% vs baseline")
-    if m.tickets_current:
-        parts.append(f"{m.tickets_current} tickets this week")
-    if m.escalations_current:
-        parts.append(f"{m.escalations_current} escalated/urgent")
-    if m.days_since_activity is not None and m.days_since_activity >= 3:
-        parts.append(f"last active {m.days_since_activity} days ago")
-    if not parts:
-        parts.append("no risk factors")
-    return f"health {health.score:.0f} ({health.band}): " + "; ".join(parts)
 
 
 def build_signal(
@@ -105,7 +175,7 @@ def build_signal(
     occurred_at: datetime,
     health: HealthScore,
     previous: HealthScore | None,
-    metrics: WindowMetrics,
+    explanation: str,
     account: AccountProfile | None,
 ) -> RiskSignal:
     cond = transition.condition
@@ -121,7 +191,7 @@ def build_signal(
         score_after=health.score,
         band_before=previous.band if previous else None,
         band_after=health.band,
-        explanation=explain(metrics, health),
+        explanation=explanation,
         evidence={k: float(v) for k, v in cond.evidence.items()},
         occurred_at=occurred_at,
         account=account,

@@ -1,34 +1,44 @@
-"""One account's step: fold new events into its state, re-score it, and decide which signals to emit. Pure."""
+"""One account's step: fold new events into its state, re-score it, and decide which signals to emit. Pure.
+
+The evaluation time ``as_of`` is event time, never wall-clock time: the latest of the account's own
+watermark, the time it was last evaluated at, and the scorer's clock (the latest event time seen across the
+topic, which lets a sweep advance accounts that send nothing). Replaying the same events in the same order
+gives the same scores and the same signal ids.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.scorer.detectors import Thresholds, build_signal, current_conditions, transitions
-from services.scorer.scoring import DEFAULT_SCORECARD, ComponentScore, HealthScore, Scorecard, score_account
-from services.scorer.windows import (
-    AccountState,
-    apply_event,
-    prune,
-    state_from_json,
-    state_to_json,
-    window_metrics,
-)
+from services.scorer.codec import state_from_json, state_to_json
+from services.scorer.detectors import build_signal, current_conditions, transitions
+from services.scorer.explain import explain
+from services.scorer.metrics import WindowMetrics, window_metrics
+from services.scorer.scorecard import ScorecardSet
+from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, ComponentScore, HealthScore, score_account
+from services.scorer.windows import AccountState, WindowRules, apply_event
 from shared.accounts import AccountProfile
 from shared.events import Event
 from shared.signals import Band, RiskSignal, Severity, SignalType
 
+_ORDER = sorted(KNOWN_COMPONENTS)
+
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    current_days: int = 7
-    baseline_days: int = 28
-    horizon_days: int = 90
-    scorecard: Scorecard = DEFAULT_SCORECARD
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    rules: WindowRules = field(default_factory=WindowRules)
+    scorecards: ScorecardSet = field(default_factory=lambda: ScorecardSet(DEFAULT_SCORECARD))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The score and each component's points on one day, to say what changed over seven days."""
+
+    score: float
+    points: dict[str, float]
 
 
 @dataclass
@@ -38,6 +48,8 @@ class AccountRecord:
     state: AccountState = field(default_factory=AccountState)
     health: HealthScore | None = None
     active: dict[SignalType, Severity] = field(default_factory=dict)
+    as_of: datetime | None = None
+    history: dict[date, Snapshot] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,26 @@ class Evaluation:
     signals: list[RiskSignal]
     explanation: str
     as_of: datetime | None
+    metrics: WindowMetrics | None = None
+    late: int = 0
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def snapshot_before(history: dict[date, Snapshot], day: date) -> Snapshot | None:
+    """The latest snapshot on or before ``day`` (the score "seven days ago")."""
+    days = [d for d in history if d <= day]
+    return history[max(days)] if days else None
+
+
+def _trim(history: dict[date, Snapshot], week_ago: date) -> dict[date, Snapshot]:
+    """Keep the last week and the latest snapshot before it (the "seven days ago" of days to come)."""
+    older = [d for d in history if d < week_ago]
+    keep_from = max(older) if older else week_ago
+    return {d: s for d, s in history.items() if d >= keep_from}
 
 
 def evaluate_account(
@@ -54,17 +86,20 @@ def evaluate_account(
     events: Iterable[Event],
     profile: AccountProfile | None,
     config: ScoringConfig = ScoringConfig(),
+    clock: datetime | None = None,
 ) -> Evaluation:
-    for event in events:
-        apply_event(record.state, event)
-    as_of = record.state.watermark
+    late = sum(1 for e in events if not apply_event(record.state, e, config.rules))
+    as_of = _latest(record.as_of, record.state.watermark, clock if record.state.watermark else None)
     if as_of is None:
-        return Evaluation(record, [], "", None)
-    prune(record.state, as_of.date(), config.horizon_days)
-    metrics = window_metrics(record.state, as_of.date(), config.current_days, config.baseline_days)
+        return Evaluation(record, [], "", None, late=late)
+    metrics = window_metrics(record.state, as_of.date(), config.rules, profile)
+    card = config.scorecards.for_profile(profile)
     previous = record.health
-    health = score_account(metrics, config.scorecard, previous.band if previous else None)
-    now = current_conditions(metrics, health, config.thresholds)
+    week_ago = snapshot_before(record.history, as_of.date() - timedelta(days=7))
+    health = score_account(metrics, card, previous.band if previous else None, week_ago.points if week_ago else None)
+    before = week_ago.score if week_ago else None
+    now = current_conditions(metrics, health, config.scorecards.thresholds, before)
+    explanation = explain(metrics, health, before)
     signals = [
         build_signal(
             account_id=account_id,
@@ -72,34 +107,45 @@ def evaluate_account(
             occurred_at=as_of,
             health=health,
             previous=previous,
-            metrics=metrics,
+            explanation=explanation,
             account=profile,
         )
         for t in transitions(now, record.active)
     ]
-    new_record = AccountRecord(state=record.state, health=health, active={t: c.severity for t, c in now.items()})
-    explanation = signals[0].explanation if signals else ""
-    return Evaluation(new_record, signals, explanation, as_of)
+    history = _trim(record.history, as_of.date() - timedelta(days=7))
+    points = {c.name: c.points for c in health.components if c.points is not None}
+    history[as_of.date()] = Snapshot(health.score, points)
+    new_record = AccountRecord(record.state, health, {t: c.severity for t, c in now.items()}, as_of, history)
+    return Evaluation(new_record, signals, explanation, as_of, metrics, late)
+
+
+def history_to_json(history: dict[date, Snapshot]) -> dict[str, list[float | None]]:
+    return {d.isoformat(): [s.score, *(s.points.get(n) for n in _ORDER)] for d, s in sorted(history.items())}
+
+
+def history_from_json(data: dict[str, list[float | None]]) -> dict[date, Snapshot]:
+    out = {}
+    for d, values in data.items():
+        points = {n: float(v) for n, v in zip(_ORDER, values[1:], strict=False) if v is not None}
+        out[date.fromisoformat(d)] = Snapshot(float(values[0] or 0.0), points)
+    return out
 
 
 def health_to_json(h: HealthScore) -> list[dict[str, Any]]:
     return [vars(c) for c in h.components]
 
 
-def record_from_row(
-    state: dict[str, Any],
-    score: float | None,
-    band: str | None,
-    components: list[dict[str, Any]],
-    active: dict[str, str],
-) -> AccountRecord:
+def record_from_row(row: Any) -> AccountRecord:
+    """From an account_health row (state, score, band, components, active_signals, as_of, history)."""
     health = None
-    if score is not None and band is not None:
-        health = HealthScore(score, Band(band), tuple(ComponentScore(**c) for c in components))
+    if row.score is not None and row.band is not None:
+        health = HealthScore(row.score, Band(row.band), tuple(ComponentScore(**c) for c in row.components))
     return AccountRecord(
-        state=state_from_json(state),
+        state=state_from_json(row.state),
         health=health,
-        active={SignalType(k): Severity(v) for k, v in active.items()},
+        active={SignalType(k): Severity(v) for k, v in row.active_signals.items()},
+        as_of=row.as_of,
+        history=history_from_json(row.history or {}),
     )
 
 
@@ -111,4 +157,6 @@ def record_to_row(record: AccountRecord) -> dict[str, Any]:
         "band": h.band.value if h else None,
         "components": health_to_json(h) if h else [],
         "active_signals": {k.value: v.value for k, v in record.active.items()},
+        "as_of": record.as_of,
+        "history": history_to_json(record.history),
     }

@@ -1,11 +1,18 @@
-"""The scorer's batch step: decode, deduplicate, evaluate each touched account, persist, queue signals."""
+"""The scorer's batch step: decode, deduplicate, evaluate each touched account, persist, queue signals.
+
+Also the clock: each batch advances the per-partition event-time watermark (``scorer_clock``) in its
+transaction, and a sweep re-evaluates, at that watermark, accounts on this instance's partitions that were
+last evaluated on an earlier day, so inactivity and days-to-renewal advance for accounts that send nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -13,17 +20,11 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.scorer.evaluate import (
-    AccountRecord,
-    ScoringConfig,
-    evaluate_account,
-    record_from_row,
-    record_to_row,
-)
-from services.scorer.tables import account_health, account_profiles, seen_events, signal_outbox
+from services.scorer import store
+from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account, record_to_row
+from services.scorer.tables import signal_outbox
 from shared.accounts import AccountProfile
 from shared.consumer_loop import Rejected
 from shared.events import Event, decode_event
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("churnwatch_scorer_events_total", "Events seen by the scorer", ["outcome"])
 SIGNALS = Counter("churnwatch_scorer_signals_total", "Risk signals emitted", ["signal_type", "recovered"])
+SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
 
 
 class ScoringProcessor:
@@ -43,16 +45,22 @@ class ScoringProcessor:
         producer: AIOKafkaProducer,
         sessions: async_sessionmaker[AsyncSession],
         config: ScoringConfig,
+        sweep_interval_s: float = 5.0,
+        sweep_batch: int = 500,
     ) -> None:
         self._topics = topics
         self._producer = producer
-        self._sessions = sessions
+        self.sessions = sessions
         self._config = config
+        self._sweep_interval_s = sweep_interval_s
+        self._sweep_batch = sweep_batch
+        self._last_sweep = 0.0
+        self.owned_partitions: Callable[[], Collection[int]] = lambda: ()
 
     async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
         rejected: list[Rejected] = []
         profiles: dict[str, dict[str, Any]] = {}
-        events: list[Event] = []
+        events: list[tuple[Event, int]] = []
         for r in records:
             if r.topic == self._topics.accounts:
                 if r.value is None:
@@ -65,87 +73,96 @@ class ScoringProcessor:
                 profiles[p.account_id] = p.model_dump(mode="json")
                 continue
             try:
-                events.append(decode_event(r.value or b""))
+                events.append((decode_event(r.value or b""), r.partition))
             except ValidationError as exc:
                 EVENTS.labels("invalid").inc()
                 rejected.append(Rejected(r, f"invalid event: {exc.errors()[:3]}"))
-        if profiles:
-            stmt = insert(account_profiles).values([{"account_id": k, "profile": v} for k, v in profiles.items()])
-            await session.execute(
-                stmt.on_conflict_do_update(index_elements=["account_id"], set_={"profile": stmt.excluded.profile})
-            )
-        fresh = await self._first_sightings(session, events)
+        await store.upsert_profiles(session, profiles)
+        fresh = await store.first_sightings(session, [e for e, _ in events])
         EVENTS.labels("duplicate").inc(len(events) - len(fresh))
-        EVENTS.labels("counted").inc(len(fresh))
-        await self._evaluate(session, fresh)
+        partition_of = {e.account_id: p for e, p in events}
+        await self._apply(session, fresh, partition_of)
+        await store.advance_clock(session, self._topics.events, _watermarks(events))
         return rejected
 
-    async def _first_sightings(self, session: AsyncSession, events: list[Event]) -> list[Event]:
-        """Events whose id this account has not counted before (nor earlier in this batch)."""
-        unique: dict[tuple[str, str], Event] = {}
-        for e in events:
-            unique.setdefault((e.account_id, e.event_id), e)
-        if not unique:
-            return []
-        stmt = (
-            insert(seen_events)
-            .values(
-                [{"account_id": a, "event_id": i, "occurred_on": e.occurred_at.date()} for (a, i), e in unique.items()]
-            )
-            .on_conflict_do_nothing()
-            .returning(seen_events.c.account_id, seen_events.c.event_id)
-        )
-        inserted = {(row.account_id, row.event_id) for row in await session.execute(stmt)}
-        return [e for key, e in unique.items() if key in inserted]
-
-    async def _evaluate(self, session: AsyncSession, events: list[Event]) -> None:
+    async def _apply(self, session: AsyncSession, events: list[Event], partition_of: dict[str, int]) -> None:
         by_account: dict[str, list[Event]] = defaultdict(list)
         for e in events:
             by_account[e.account_id].append(e)
         if not by_account:
             return
-        ids = list(by_account)
-        rows = await session.execute(select(account_health).where(account_health.c.account_id.in_(ids)))
-        records = {
-            r.account_id: record_from_row(r.state, r.score, r.band, r.components, r.active_signals) for r in rows
+        records = await store.load_records(session, by_account)
+        profiles = await store.load_profiles(session, by_account)
+        evaluations = {
+            a: evaluate_account(a, records.get(a, AccountRecord()), evs, profiles.get(a), self._config)
+            for a, evs in by_account.items()
         }
-        prof_rows = await session.execute(select(account_profiles).where(account_profiles.c.account_id.in_(ids)))
-        profiles = {r.account_id: AccountProfile.model_validate(r.profile) for r in prof_rows}
-        upserts: list[dict[str, Any]] = []
-        outbox: list[dict[str, Any]] = []
-        for account_id, evs in by_account.items():
-            ev = evaluate_account(
-                account_id, records.get(account_id, AccountRecord()), evs, profiles.get(account_id), self._config
-            )
-            upserts.append(
+        late = sum(ev.late for ev in evaluations.values())
+        EVENTS.labels("too_late").inc(late)
+        EVENTS.labels("counted").inc(len(events) - late)
+        await self._persist(session, evaluations, partition_of)
+
+    async def _persist(
+        self, session: AsyncSession, evaluations: dict[str, Evaluation], partition_of: dict[str, int]
+    ) -> None:
+        health_rows, history_rows, signals = [], [], []
+        for account_id, ev in evaluations.items():
+            h = ev.record.health
+            health_rows.append(
                 {
                     "account_id": account_id,
                     **record_to_row(ev.record),
                     "explanation": ev.explanation or None,
-                    "as_of": ev.as_of,
+                    "partition": partition_of.get(account_id),
+                    "scorecard": h.scorecard if h else None,
                 }
             )
+            if h is not None and ev.as_of is not None:
+                history_rows.append(
+                    {"account_id": account_id, "day": ev.as_of.date(), "score": h.score, "band": h.band}
+                )
             for s in ev.signals:
                 SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
-                outbox.append(
-                    {"signal_id": s.signal_id, "account_id": account_id, "payload": s.model_dump(mode="json")}
-                )
-        stmt = insert(account_health).values(upserts)
-        cols = ("state", "score", "band", "components", "active_signals", "explanation", "as_of")
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["account_id"],
-                set_={**{c: stmt.excluded[c] for c in cols}, "updated_at": stmt.excluded.updated_at},
-            )
-        )
-        if outbox:
-            await session.execute(insert(signal_outbox).values(outbox).on_conflict_do_nothing())
+                signals.append(s)
+        await store.save_health(session, health_rows)
+        await store.save_score_history(session, history_rows)
+        await store.queue_signals(session, signals)
+
+    async def sweep(self) -> int:
+        """Re-evaluate idle accounts of this instance's partitions at the clock; returns how many."""
+        partitions = list(self.owned_partitions())
+        if not partitions:
+            return 0
+        async with self.sessions() as session, session.begin():
+            clock = await store.read_clock(session, self._topics.events)
+            if clock is None:
+                return 0
+            records = await store.stale_accounts(session, partitions, clock, self._sweep_batch)
+            if not records:
+                return 0
+            profiles = await store.load_profiles(session, records)
+            evaluations = {
+                a: evaluate_account(a, r, (), profiles.get(a), self._config, clock=clock) for a, r in records.items()
+            }
+            await self._persist(session, evaluations, {})
+        SWEPT.inc(len(records))
+        return len(records)
+
+    async def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < self._sweep_interval_s:
+            return
+        self._last_sweep = time.monotonic()
+        while await self.sweep() >= self._sweep_batch:
+            pass
+        await self.publish_outbox()
 
     async def after_commit(self) -> None:
         await self.publish_outbox()
+        await self._maybe_sweep()
 
     async def on_idle(self) -> None:
         await self.publish_outbox()
+        await self._maybe_sweep()
 
     def on_partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
         return None  # state is read from PostgreSQL per batch: nothing cached to drop
@@ -153,7 +170,7 @@ class ScoringProcessor:
     async def publish_outbox(self, limit: int = 1000) -> int:
         """Publish queued signals, then delete them. A crash in between republishes the same signal ids,
         which the alerter drops, so each signal takes effect once."""
-        async with self._sessions() as session, session.begin():
+        async with self.sessions() as session, session.begin():
             rows = (
                 await session.execute(
                     select(signal_outbox.c.signal_id, signal_outbox.c.account_id, signal_outbox.c.payload)
@@ -176,3 +193,10 @@ class ScoringProcessor:
                 delete(signal_outbox).where(signal_outbox.c.signal_id.in_([r.signal_id for r in rows]))
             )
         return len(rows)
+
+
+def _watermarks(events: Iterable[tuple[Event, int]]) -> dict[int, datetime]:
+    out: dict[int, datetime] = {}
+    for e, p in events:
+        out[p] = max(out.get(p, e.occurred_at), e.occurred_at)
+    return out

@@ -1,15 +1,16 @@
 """The health score: components that each map one metric to 0-100, weighted into one explainable number.
 
-Pure functions. A component whose metric is unknown (no baseline yet, no activity ever) is left out and the
-weights of the rest are renormalised, so missing data is never silently scored as neutral; the explanation
-says which components were missing.
+Pure functions. A component whose metric is unknown (no baseline yet, no seats purchased, no survey answer)
+is left out and the weights of the rest are renormalised, so missing data is never silently scored as
+neutral; the explanation says which components were missing. The scorecard itself is read from YAML by
+``services.scorer.scorecard``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from services.scorer.windows import WindowMetrics
+from services.scorer.metrics import WindowMetrics
 from shared.signals import Band
 
 
@@ -40,16 +41,24 @@ class Bands:
 class Scorecard:
     components: tuple[Component, ...]
     bands: Bands = Bands()
+    name: str = "default"
+    onboarding_days: int = 30  # an account should reach its activation milestone by this age
 
 
 DEFAULT_SCORECARD = Scorecard(
     components=(
-        Component("usage_trend", weight=0.40, worst=0.5, best=1.0),  # current/baseline activity ratio
-        Component("recency", weight=0.20, worst=14, best=2),  # days since last activity
-        Component("support_load", weight=0.25, worst=6, best=0),  # tickets opened in the current window
-        Component("escalations", weight=0.15, worst=2, best=0),  # escalated or urgent tickets
+        Component("usage_trend", weight=0.25, worst=0.5, best=1.0),  # current/baseline activity ratio
+        Component("engagement_breadth", weight=0.10, worst=1, best=5),  # distinct features this week
+        Component("seat_utilisation", weight=0.10, worst=0.2, best=0.8),  # active users / seats purchased
+        Component("recency", weight=0.15, worst=14, best=2),  # days since last activity
+        Component("support_load", weight=0.10, worst=6, best=0),  # tickets opened in the current window
+        Component("escalations", weight=0.10, worst=2, best=0),  # escalated or urgent tickets
+        Component("sentiment", weight=0.10, worst=0.3, best=0.8),  # NPS and CSAT on one 0-1 scale
+        Component("onboarding_progress", weight=0.05, worst=0, best=1),
+        Component("renewal_proximity", weight=0.05, worst=14, best=90),  # days to renewal
     )
 )
+KNOWN_COMPONENTS = frozenset(c.name for c in DEFAULT_SCORECARD.components)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class ComponentScore:
     value: float | None
     points: float | None
     contribution: float  # points times normalised weight: what it adds to the score
+    change_7d: float | None = None  # points now minus points seven days ago
 
 
 @dataclass(frozen=True)
@@ -65,24 +75,53 @@ class HealthScore:
     score: float
     band: Band
     components: tuple[ComponentScore, ...]
+    scorecard: str = "default"
+    missing: tuple[str, ...] = field(default=())
 
     def component(self, name: str) -> ComponentScore | None:
         return next((c for c in self.components if c.name == name), None)
 
 
-def component_values(m: WindowMetrics) -> dict[str, float | None]:
+def sentiment(m: WindowMetrics) -> float | None:
+    """Latest NPS (0-10) and average CSAT (1-5) on one 0-1 scale; None when neither was ever answered."""
+    parts = []
+    if m.nps_latest is not None:
+        parts.append(m.nps_latest / 10)
+    if m.csat_avg is not None:
+        parts.append((m.csat_avg - 1) / 4)
+    return None if not parts else round(sum(parts) / len(parts), 3)
+
+
+def onboarding_progress(m: WindowMetrics, onboarding_days: int) -> float | None:
+    """1 once activated; else the share of the onboarding period still left (0 when it has run out)."""
+    if m.activated is None or m.account_age_days is None:
+        return None
+    if m.activated:
+        return 1.0
+    return round(max(0.0, 1 - m.account_age_days / onboarding_days), 3)
+
+
+def component_values(m: WindowMetrics, onboarding_days: int = 30) -> dict[str, float | None]:
     return {
         "usage_trend": m.usage_ratio,
+        "engagement_breadth": float(m.features_current) if m.days_since_activity is not None else None,
+        "seat_utilisation": m.seat_utilisation,
         "recency": None if m.days_since_activity is None else float(m.days_since_activity),
         "support_load": float(m.tickets_current),
         "escalations": float(m.escalations_current),
+        "sentiment": sentiment(m),
+        "onboarding_progress": onboarding_progress(m, onboarding_days),
+        "renewal_proximity": None if m.days_to_renewal is None else float(m.days_to_renewal),
     }
 
 
 def score_account(
-    m: WindowMetrics, card: Scorecard = DEFAULT_SCORECARD, previous_band: Band | None = None
+    m: WindowMetrics,
+    card: Scorecard = DEFAULT_SCORECARD,
+    previous_band: Band | None = None,
+    points_7d_ago: dict[str, float] | None = None,
 ) -> HealthScore:
-    values = component_values(m)
+    values = component_values(m, card.onboarding_days)
     known = [c for c in card.components if values.get(c.name) is not None]
     total_weight = sum(c.weight for c in known)
     parts: list[ComponentScore] = []
@@ -95,9 +134,13 @@ def score_account(
         pts = c.points(value)
         contribution = pts * c.weight / total_weight
         score += contribution
-        parts.append(ComponentScore(c.name, value, pts, round(contribution, 1)))
+        before = (points_7d_ago or {}).get(c.name)
+        change = None if before is None else round(pts - before, 1)
+        parts.append(ComponentScore(c.name, round(value, 3), pts, round(contribution, 1), change))
     score = round(score, 1) if known else 50.0
-    return HealthScore(score=score, band=band_for(score, card.bands, previous_band), components=tuple(parts))
+    missing = tuple(p.name for p in parts if p.points is None)
+    band = band_for(score, card.bands, previous_band)
+    return HealthScore(score=score, band=band, components=tuple(parts), scorecard=card.name, missing=missing)
 
 
 def band_for(score: float, bands: Bands, previous: Band | None = None) -> Band:

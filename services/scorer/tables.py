@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Float, MetaData, String, Table, Text, func
+from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -27,6 +27,28 @@ account_health = Table(
     Column("explanation", Text),
     Column("as_of", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("history", JSONB, nullable=False),  # daily score + component points, last 8 days
+    Column("partition", Integer),  # the events partition the account lives on (for the sweep)
+    Column("scorecard", String(100)),
+)
+
+# One row per account and event-time day: the score at the day's last evaluation.
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("band", String(10), nullable=False),
+)
+
+# The scorer's clock: the latest event time seen per events partition (written with the batch).
+scorer_clock = Table(
+    "scorer_clock",
+    metadata,
+    Column("topic", String(250), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("watermark", DateTime(timezone=True), nullable=False),
 )
 
 # Event ids already counted, per account: a client retry or a replay never counts twice.

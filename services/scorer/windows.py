@@ -1,18 +1,25 @@
-"""Per-account, event-time daily buckets and the rolling windows read from them. Pure: no I/O, no clock.
+"""Per-account, event-time daily buckets. Pure: no I/O, no clock.
 
-An event lands in the bucket of the UTC day it happened (``occurred_at``), whenever it arrives, so the state
-after a set of events does not depend on the order they arrived in.
+An event lands in the bucket of the UTC day it happened (``occurred_at``), whenever it arrives. Every fold is
+commutative (sums, maxima, minima, bitwise or, per-ticket pairs), so for events that arrive within the grace
+period the state does not depend on the order they arrived in. An event older than the account's watermark
+minus the grace period is *too late*: it is dropped and counted in ``late_events`` (and a Prometheus counter).
+
+To stay small (well under 2 KB per account): a day is kept only if something happened on it; distinct users
+and features are 256/64-bit hashed bitmaps (linear counting), kept only for the days of the current window.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
 
 from shared.events import (
     Event,
     FeedbackEvent,
+    LifecycleAction,
     LifecycleEvent,
     TicketAction,
     TicketEvent,
@@ -21,22 +28,43 @@ from shared.events import (
 )
 from shared.events import UsageAction as UA
 
+USER_BITS = 256
+FEATURE_BITS = 64
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WindowRules:
+    """How long things are kept and how late an event may be."""
+
+    current_days: int = 7
+    baseline_days: int = 28
+    horizon_days: int = 90
+    grace_days: int = 7
+    key_features: frozenset[str] = frozenset()
+
+
+DEFAULT_RULES = WindowRules()
+
 
 @dataclass
 class DayBucket:
     logins: int = 0
     feature_uses: float = 0.0
+    key_feature_uses: float = 0.0
     api_calls: float = 0.0
-    users: set[str] = field(default_factory=set)
-    features: set[str] = field(default_factory=set)
     tickets_opened: int = 0
     tickets_escalated: int = 0
     tickets_urgent: int = 0
     tickets_resolved: int = 0
+    resolve_hours: float = 0.0  # summed time to resolve of tickets resolved this day whose opening we saw
+    resolutions_timed: int = 0
     csat_sum: int = 0
     csat_count: int = 0
     nps_sum: int = 0
     nps_count: int = 0
+    users: int = 0  # bitmap of hashed user ids (current window only)
+    features: int = 0  # bitmap of hashed feature names (current window only)
 
     @property
     def activity(self) -> float:
@@ -49,7 +77,13 @@ class AccountState:
     days: dict[date, DayBucket] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     watermark: datetime | None = None  # latest event time seen for the account
-    seats_in_use: int | None = None
+    seats: tuple[int, int] | None = None  # (minute, seats) of the latest seats_changed
+    latest_nps: tuple[int, int] | None = None  # (minute, score) of the latest NPS answer
+    signed_up_on: date | None = None
+    activated_on: date | None = None  # first onboarding milestone
+    open_tickets: dict[str, int] = field(default_factory=dict)  # ticket hash -> opened minute
+    early_resolutions: dict[str, int] = field(default_factory=dict)  # resolved before its opening arrived
+    late_events: int = 0
 
     def bucket(self, day: date) -> DayBucket:
         if day not in self.days:
@@ -57,43 +91,91 @@ class AccountState:
         return self.days[day]
 
 
-def apply_event(state: AccountState, event: Event) -> None:
-    """Fold one (already deduplicated) event into the account's state."""
+def minute_of(at: datetime) -> int:
+    return int((at - _EPOCH).total_seconds() // 60)
+
+
+def at_minute(minute: int) -> datetime:
+    return _EPOCH + timedelta(minutes=minute)
+
+
+def hash_bit(value: str, bits: int) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=4).digest(), "big") % bits
+
+
+def ticket_key(ticket_id: str) -> str:
+    return hashlib.blake2b(ticket_id.encode(), digest_size=5).hexdigest()
+
+
+def distinct_estimate(bitmap: int, bits: int) -> int:
+    """Linear counting: the expected number of distinct values that set this many bits."""
+    zeros = bits - bitmap.bit_count()
+    if zeros == 0:
+        return round(bits * math.log(bits))
+    return round(-bits * math.log(zeros / bits))
+
+
+def is_too_late(state: AccountState, event: Event, rules: WindowRules) -> bool:
+    wm = state.watermark
+    return wm is not None and event.occurred_at.date() < wm.date() - timedelta(days=rules.grace_days)
+
+
+def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_RULES) -> bool:
+    """Fold one (already deduplicated) event into the account's state; False if it was too late to count."""
+    if is_too_late(state, event, rules):
+        state.late_events += 1
+        return False
     at = event.occurred_at
     day = state.bucket(at.date())
-    if event.user_id:
-        day.users.add(event.user_id)
+    previous_day = state.watermark.date() if state.watermark else None
     state.watermark = at if state.watermark is None else max(state.watermark, at)
+    in_current = at.date() > state.watermark.date() - timedelta(days=rules.current_days)
+    if event.user_id and in_current:
+        day.users |= 1 << hash_bit(event.user_id, USER_BITS)
     if isinstance(event, UsageEvent):
-        state.last_activity_at = at if state.last_activity_at is None else max(state.last_activity_at, at)
-        if event.action is UA.LOGIN:
-            day.logins += int(event.quantity)
-        elif event.action is UA.FEATURE_USED:
-            day.feature_uses += event.quantity
-            if event.feature:
-                day.features.add(event.feature)
-        elif event.action is UA.API_CALLS:
-            day.api_calls += event.quantity
-        elif event.action is UA.SEATS_CHANGED and event.seats is not None:
-            state.seats_in_use = event.seats
+        _apply_usage(state, day, event, rules, in_current)
     elif isinstance(event, TicketEvent):
-        _apply_ticket(day, event)
+        _apply_ticket(state, day, event)
     elif isinstance(event, FeedbackEvent):
-        if event.nps is not None:
-            day.nps_sum += event.nps
-            day.nps_count += 1
-        if event.csat is not None:
-            day.csat_sum += event.csat
-            day.csat_count += 1
+        _apply_feedback(state, day, event)
     elif isinstance(event, LifecycleEvent):
-        pass  # lifecycle stages are tracked from account metadata for now
+        _apply_lifecycle(state, event)
+    if state.watermark.date() != previous_day:  # what prune drops depends only on the watermark's day
+        prune(state, state.watermark.date(), rules)
+    return True
 
 
-def _apply_ticket(day: DayBucket, event: TicketEvent) -> None:
+def _apply_usage(state: AccountState, day: DayBucket, event: UsageEvent, rules: WindowRules, in_current: bool) -> None:
+    at = event.occurred_at
+    if event.action is UA.SEATS_CHANGED:
+        if event.seats is not None:
+            state.seats = max(state.seats or (-1, -1), (minute_of(at), event.seats))
+        return
+    state.last_activity_at = at if state.last_activity_at is None else max(state.last_activity_at, at)
+    if event.action is UA.LOGIN:
+        day.logins += int(event.quantity)
+    elif event.action is UA.FEATURE_USED:
+        day.feature_uses += event.quantity
+        if event.feature:
+            if event.feature in rules.key_features:
+                day.key_feature_uses += event.quantity
+            if in_current:
+                day.features |= 1 << hash_bit(event.feature, FEATURE_BITS)
+    elif event.action is UA.API_CALLS:
+        day.api_calls += event.quantity
+
+
+def _apply_ticket(state: AccountState, day: DayBucket, event: TicketEvent) -> None:
+    key, minute = ticket_key(event.ticket_id), minute_of(event.occurred_at)
     if event.action is TicketAction.OPENED:
         day.tickets_opened += 1
         if event.priority is TicketPriority.URGENT:
             day.tickets_urgent += 1
+        resolved = state.early_resolutions.pop(key, None)
+        if resolved is None:
+            state.open_tickets[key] = min(minute, state.open_tickets.get(key, minute))
+        else:
+            _time_resolution(state, key, opened=minute, resolved=resolved)
     elif event.action is TicketAction.ESCALATED:
         day.tickets_escalated += 1
     elif event.action is TicketAction.RESOLVED:
@@ -101,83 +183,47 @@ def _apply_ticket(day: DayBucket, event: TicketEvent) -> None:
         if event.csat is not None:
             day.csat_sum += event.csat
             day.csat_count += 1
+        opened = state.open_tickets.pop(key, None)
+        if opened is None:
+            state.early_resolutions[key] = min(minute, state.early_resolutions.get(key, minute))
+        else:
+            _time_resolution(state, key, opened=opened, resolved=minute)
 
 
-def prune(state: AccountState, as_of: date, horizon_days: int) -> None:
-    oldest = as_of - timedelta(days=horizon_days)
-    for d in [d for d in state.days if d < oldest]:
-        del state.days[d]
+def _time_resolution(state: AccountState, key: str, *, opened: int, resolved: int) -> None:
+    day = state.bucket(at_minute(resolved).date())
+    day.resolve_hours += max(0, resolved - opened) / 60.0
+    day.resolutions_timed += 1
 
 
-@dataclass(frozen=True)
-class WindowMetrics:
-    """What the score and the detectors read: the current window beside its baseline."""
-
-    as_of: date
-    activity_current: float  # mean per day over the current window
-    activity_baseline: float  # mean per day over the baseline window
-    has_baseline: bool
-    active_users_current: int
-    features_current: int
-    tickets_current: int
-    tickets_baseline_weekly: float
-    escalations_current: int
-    days_since_activity: int | None
-
-    @property
-    def usage_ratio(self) -> float | None:
-        if not self.has_baseline or self.activity_baseline <= 0:
-            return None
-        return self.activity_current / self.activity_baseline
+def _apply_feedback(state: AccountState, day: DayBucket, event: FeedbackEvent) -> None:
+    if event.nps is not None:
+        day.nps_sum += event.nps
+        day.nps_count += 1
+        state.latest_nps = max(state.latest_nps or (-1, -1), (minute_of(event.occurred_at), event.nps))
+    if event.csat is not None:
+        day.csat_sum += event.csat
+        day.csat_count += 1
 
 
-def window_metrics(state: AccountState, as_of: date, current_days: int = 7, baseline_days: int = 28) -> WindowMetrics:
-    current = [state.days.get(as_of - timedelta(days=i)) for i in range(current_days)]
-    baseline = [state.days.get(as_of - timedelta(days=current_days + i)) for i in range(baseline_days)]
-    cur = [b for b in current if b]
-    base = [b for b in baseline if b]
-    users: set[str] = set().union(*(b.users for b in cur)) if cur else set()
-    features: set[str] = set().union(*(b.features for b in cur)) if cur else set()
-    tickets_base = sum(b.tickets_opened for b in base)
-    last = state.last_activity_at
-    return WindowMetrics(
-        as_of=as_of,
-        activity_current=sum(b.activity for b in cur) / current_days,
-        activity_baseline=sum(b.activity for b in base) / baseline_days,
-        has_baseline=any(b.activity > 0 for b in base),
-        active_users_current=len(users),
-        features_current=len(features),
-        tickets_current=sum(b.tickets_opened for b in cur),
-        tickets_baseline_weekly=tickets_base * 7 / baseline_days,
-        escalations_current=sum(b.tickets_escalated + b.tickets_urgent for b in cur),
-        days_since_activity=None if last is None else max(0, (as_of - last.date()).days),
-    )
+def _apply_lifecycle(state: AccountState, event: LifecycleEvent) -> None:
+    on = event.occurred_at.date()
+    if event.action is LifecycleAction.SIGNED_UP:
+        state.signed_up_on = on if state.signed_up_on is None else min(state.signed_up_on, on)
+    elif event.action is LifecycleAction.ONBOARDING_MILESTONE:
+        state.activated_on = on if state.activated_on is None else min(state.activated_on, on)
 
 
-def state_to_json(state: AccountState) -> dict[str, Any]:
-    return {
-        "days": {
-            d.isoformat(): {
-                k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(b).items() if v not in (0, 0.0, set())
-            }
-            for d, b in sorted(state.days.items())
-        },
-        "last_activity_at": state.last_activity_at.isoformat() if state.last_activity_at else None,
-        "watermark": state.watermark.isoformat() if state.watermark else None,
-        "seats_in_use": state.seats_in_use,
-    }
-
-
-def state_from_json(data: dict[str, Any]) -> AccountState:
-    days = {}
-    for d, fields in data.get("days", {}).items():
-        kwargs: dict[str, Any] = {k: (set(v) if k in ("users", "features") else v) for k, v in fields.items()}
-        b = DayBucket(**kwargs)
-        days[date.fromisoformat(d)] = b
-    la, wm = data.get("last_activity_at"), data.get("watermark")
-    return AccountState(
-        days=days,
-        last_activity_at=datetime.fromisoformat(la) if la else None,
-        watermark=datetime.fromisoformat(wm) if wm else None,
-        seats_in_use=data.get("seats_in_use"),
-    )
+def prune(state: AccountState, as_of: date, rules: WindowRules) -> None:
+    """Drop what no window will read again: days past the horizon, bitmaps older than the current window."""
+    oldest = as_of - timedelta(days=rules.horizon_days)
+    bitmap_from = as_of - timedelta(days=rules.current_days - 1)
+    for d in list(state.days):
+        if d < oldest:
+            del state.days[d]
+        elif d < bitmap_from:
+            state.days[d].users = state.days[d].features = 0
+    horizon_minute = minute_of(datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC))
+    for tickets in (state.open_tickets, state.early_resolutions):
+        for k in [k for k, m in tickets.items() if m < horizon_minute]:
+            del tickets[k]

@@ -1,0 +1,218 @@
+"""Scorer throughput, state size and restart time, against the local Kafka and PostgreSQL.
+
+    python -m bench.scorer [--events 60000] [--accounts 1000] [--restart-accounts 100000]
+
+1. Produces --events events for --accounts accounts to a fresh topic (private prefix and schema).
+2. Raw: an AIOKafkaConsumer reads the whole topic with getmany (decoding nothing): events/s.
+3. Scorer: the real processing path in-process (ConsumerLoop + ScoringProcessor: decode, dedup, windows,
+   score, signals, persist state + offsets in one transaction per polled batch) over the same topic:
+   events/s end to end, and the ratio to raw (target >= 0.5).
+4. State per account: len(compact JSON) and pg_column_size of state + history (target <= 2 KB).
+5. Restart: account_health filled to --restart-accounts rows (bulk insert), a scorer process started; time
+   until /readyz is 200 and until a new event is processed (target < 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.demo.processes import ServiceProcess
+from services.scorer.app import build_loop, scoring_config
+from services.scorer.processor import ScoringProcessor
+from services.scorer.settings import ScorerSettings
+from shared.db import build_engine, session_factory
+from shared.events import decode_event
+from shared.kafka import DeadLetterPublisher, create_topics
+from shared.migrate import upgrade_async
+from tests.support.scorer_stream import caught_up
+from tests.support.smtp_server import free_port
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _events(n: int, accounts: int) -> list[tuple[bytes, bytes]]:
+    """n events spread over accounts and 35 days, in event-time order per account."""
+    per_account = max(1, n // accounts)
+    out = []
+    for a in range(accounts):
+        aid = f"acct-{a:06d}"
+        for i in range(per_account):
+            at = END - timedelta(days=35) + timedelta(minutes=i * 35 * 24 * 60 // per_account)
+            kind = i % 10
+            event: dict[str, Any] = {"event_id": f"{aid}-{i}", "account_id": aid, "occurred_at": at.isoformat()}
+            if kind < 6:
+                event |= {"kind": "usage", "action": "login", "user_id": f"{aid}-u{i % 13}"}
+            elif kind < 9:
+                event |= {"kind": "usage", "action": "feature_used", "user_id": f"{aid}-u{i % 13}"}
+                event |= {"feature": ["reports", "alerts", "exports", "sso"][i % 4], "quantity": 3}
+            else:
+                event |= {"kind": "ticket", "action": "opened", "ticket_id": f"{aid}-T{i}"}
+            out.append((aid.encode(), json.dumps(event).encode()))
+    return out
+
+
+async def _produce(settings: ScorerSettings, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(settings.topics.events, key=k, value=v) for k, v in records]
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
+
+
+async def _raw(settings: ScorerSettings, total: int, *, decode: bool = False) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(settings.topics.events, p) for p in range(settings.events_partitions)]
+        consumer.assign(parts)
+        started, seen = time.perf_counter(), 0
+        while seen < total:
+            for recs in (await consumer.getmany(timeout_ms=1000, max_records=settings.max_batch)).values():
+                seen += len(recs)
+                if decode:
+                    for r in recs:
+                        decode_event(r.value)
+        return total / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def _scorer(settings: ScorerSettings, engine: AsyncEngine, total: int) -> tuple[float, int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    processor = ScoringProcessor(
+        topics=settings.topics, producer=producer, sessions=session_factory(engine), config=scoring_config(settings)
+    )
+    loop = build_loop(settings, processor, DeadLetterPublisher(producer, settings.topics.dead_letter))
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        while not await caught_up(engine, settings):
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)  # polling the stored offsets, not synchronising
+        return total / (time.perf_counter() - started), loop.committed_batches, loop.fenced_batches
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+
+
+async def _state_size(engine: AsyncEngine) -> tuple[float, int, float, int]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT avg(octet_length(state::text) + octet_length(history::text)),"
+                    " max(octet_length(state::text) + octet_length(history::text)),"
+                    " avg(pg_column_size(state) + pg_column_size(history)),"
+                    " max(pg_column_size(state) + pg_column_size(history)) FROM account_health"
+                )
+            )
+        ).one()
+    return float(row[0]), int(row[1]), float(row[2]), int(row[3])
+
+
+async def _fill(engine: AsyncEngine, accounts: int) -> None:
+    """Bulk-copy a real account's row to ``accounts`` rows, already evaluated at the clock."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO account_health (account_id, state, score, band, components, active_signals,"
+                " explanation, as_of, history, partition, scorecard)"
+                " SELECT 'bulk-' || g, h.state, h.score, h.band, h.components, h.active_signals, h.explanation,"
+                " h.as_of, h.history, NULL, h.scorecard"
+                " FROM generate_series(1, :n) g, (SELECT * FROM account_health LIMIT 1) h"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"n": accounts},
+        )
+
+
+async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str, str]) -> tuple[float, float]:
+    scorer = ServiceProcess("scorer", {**env, "CHURNWATCH_LOG_LEVEL": "WARNING"}, free_port())
+    started = time.perf_counter()
+    scorer.start()
+    try:
+        scorer.wait_ready(60)
+        ready = time.perf_counter() - started
+        event = {"kind": "usage", "action": "login", "event_id": "restart-probe", "account_id": "acct-000000"}
+        event["occurred_at"] = END.isoformat()
+        await _produce(settings, [(b"acct-000000", json.dumps(event).encode())])
+        deadline = time.monotonic() + 60
+        async with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                q = text("SELECT 1 FROM seen_events WHERE event_id = 'restart-probe'")
+                if (await conn.execute(q)).first():
+                    return ready, time.perf_counter() - started
+                await conn.rollback()
+                await asyncio.sleep(0.02)  # polling, with a deadline
+        raise TimeoutError("the restarted scorer did not process the probe event within 60 s")
+    finally:
+        scorer.stop()
+
+
+async def run(events: int, accounts: int, restart_accounts: int) -> None:
+    tag = uuid.uuid4().hex[:8]
+    env = {"CHURNWATCH_TOPIC_PREFIX": f"bench-{tag}", "CHURNWATCH_DATABASE_SCHEMA": f"bench_{tag}"}
+    settings = ScorerSettings(
+        topic_prefix=env["CHURNWATCH_TOPIC_PREFIX"], database_schema=env["CHURNWATCH_DATABASE_SCHEMA"]
+    )
+    await upgrade_async(settings)
+    await create_topics(settings)
+    engine = build_engine(settings)
+    try:
+        records = _events(events, accounts)
+        await _produce(settings, records)
+        raw = await _raw(settings, len(records))
+        decoded = await _raw(settings, len(records), decode=True)
+        scored, batches, fenced = await _scorer(settings, engine, len(records))
+        print(f"events: {len(records)} for {accounts} accounts, {settings.events_partitions} partitions")
+        print(f"raw aiokafka consumer:   {raw:10.0f} events/s")
+        print(f"raw + pydantic decode:   {decoded:10.0f} events/s  (the ceiling of any Python consumer here)")
+        print(f"scorer end to end:       {scored:10.0f} events/s")
+        print(f"scorer batches committed: {batches} (fenced and replayed: {fenced})")
+        print(f"ratio scorer/raw:        {scored / raw:10.2f}  (target >= 0.5)")
+        print(f"ratio scorer/raw+decode: {scored / decoded:10.2f}")
+        avg_json, max_json, avg_pg, max_pg = await _state_size(engine)
+        print(f"state per account (JSON text, state+history): avg {avg_json:.0f} B, max {max_json} B")
+        print(f"state per account (pg_column_size):           avg {avg_pg:.0f} B, max {max_pg} B  (target <= 2048)")
+        await _fill(engine, restart_accounts)
+        ready, live = await _restart(settings, engine, env)
+        print(
+            f"restart with {restart_accounts} accounts: /readyz 200 after {ready:.2f} s,"
+            f" new event processed after {live:.2f} s  (target < 10 s)"
+        )
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+        await engine.dispose()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scorer", description=__doc__)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--restart-accounts", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    asyncio.run(run(args.events, args.accounts, args.restart_accounts))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

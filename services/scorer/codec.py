@@ -1,0 +1,78 @@
+"""Compact JSON for an account's window state (what goes into account_health.state). Pure.
+
+A day is a list of numbers in ``_DAY_FIELDS`` order with trailing zeros trimmed, keyed by days since
+2000-01-01; bitmaps are hex strings. Readable with ``jq``, and a busy account stays around 1-2 KB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from services.scorer.windows import AccountState, DayBucket
+
+_DAY0 = date(2000, 1, 1)
+_DAY_FIELDS = [f.name for f in fields(DayBucket)]
+_BITMAPS = {"users", "features"}
+
+
+def _number(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else v
+
+
+def _day_to_json(b: DayBucket) -> list[Any]:
+    out: list[Any] = []
+    for name in _DAY_FIELDS:
+        v = getattr(b, name)
+        out.append(format(v, "x") if name in _BITMAPS else _number(v))
+    while out and out[-1] in (0, "0"):
+        out.pop()
+    return out
+
+
+def _day_from_json(values: list[Any]) -> DayBucket:
+    kwargs = {name: (int(v, 16) if name in _BITMAPS else v) for name, v in zip(_DAY_FIELDS, values, strict=False)}
+    return DayBucket(**kwargs)
+
+
+def _opt_date(d: date | None) -> int | None:
+    return None if d is None else (d - _DAY0).days
+
+
+def _date_of(n: int | None) -> date | None:
+    return None if n is None else _DAY0 + timedelta(days=n)
+
+
+def state_to_json(state: AccountState) -> dict[str, Any]:
+    out: dict[str, Any] = {"d": {str((d - _DAY0).days): _day_to_json(b) for d, b in sorted(state.days.items())}}
+    optional: dict[str, Any] = {
+        "la": state.last_activity_at.isoformat() if state.last_activity_at else None,
+        "wm": state.watermark.isoformat() if state.watermark else None,
+        "seats": list(state.seats) if state.seats else None,
+        "nps": list(state.latest_nps) if state.latest_nps else None,
+        "signup": _opt_date(state.signed_up_on),
+        "activated": _opt_date(state.activated_on),
+        "open": dict(sorted(state.open_tickets.items())) or None,
+        "early": dict(sorted(state.early_resolutions.items())) or None,
+        "late": state.late_events or None,
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return out
+
+
+def state_from_json(data: dict[str, Any]) -> AccountState:
+    la, wm = data.get("la"), data.get("wm")
+    seats, nps = data.get("seats"), data.get("nps")
+    return AccountState(
+        days={_DAY0 + timedelta(days=int(k)): _day_from_json(v) for k, v in data.get("d", {}).items()},
+        last_activity_at=datetime.fromisoformat(la) if la else None,
+        watermark=datetime.fromisoformat(wm) if wm else None,
+        seats=(int(seats[0]), int(seats[1])) if seats else None,
+        latest_nps=(int(nps[0]), int(nps[1])) if nps else None,
+        signed_up_on=_date_of(data.get("signup")),
+        activated_on=_date_of(data.get("activated")),
+        open_tickets=dict(data.get("open") or {}),
+        early_resolutions=dict(data.get("early") or {}),
+        late_events=int(data.get("late") or 0),
+    )

@@ -1,0 +1,164 @@
+"""The scorer's reads and writes in PostgreSQL. Every function takes the batch's session: nothing commits here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scorer.evaluate import AccountRecord, record_from_row
+from services.scorer.tables import (
+    account_health,
+    account_profiles,
+    scorer_clock,
+    signal_outbox,
+)
+from shared.accounts import AccountProfile
+from shared.events import Event
+from shared.signals import RiskSignal
+
+_INSERT_SEEN = text(
+    "INSERT INTO seen_events (account_id, event_id, occurred_on)"
+    " SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:ids AS text[]), CAST(:days AS date[]))"
+    " ON CONFLICT DO NOTHING RETURNING account_id, event_id"
+)
+_HEALTH_COLUMNS = (
+    ("account_id", "text"),
+    ("state", "text"),
+    ("score", "float8"),
+    ("band", "text"),
+    ("components", "text"),
+    ("active_signals", "text"),
+    ("explanation", "text"),
+    ("as_of", "timestamptz"),
+    ("history", "text"),
+    ("partition", "int"),
+    ("scorecard", "text"),
+)
+_JSON_COLUMNS = {"state", "components", "active_signals", "history"}
+_UPSERT_HEALTH = text(
+    "INSERT INTO account_health (" + ", ".join(c for c, _ in _HEALTH_COLUMNS) + ", updated_at)"
+    " SELECT " + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c, _ in _HEALTH_COLUMNS) + ", now()"
+    " FROM unnest(" + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _HEALTH_COLUMNS) + ")"
+    " AS t(" + ", ".join(c for c, _ in _HEALTH_COLUMNS) + ")"
+    " ON CONFLICT (account_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c, _ in _HEALTH_COLUMNS[1:] if c != "partition")
+    + ", partition = coalesce(excluded.partition, account_health.partition), updated_at = now()"
+)
+_UPSERT_SCORE_HISTORY = text(
+    "INSERT INTO score_history (account_id, day, score, band)"
+    " SELECT * FROM unnest(CAST(:account_id AS text[]), CAST(:day AS date[]), CAST(:score AS float8[]),"
+    " CAST(:band AS text[]))"
+    " ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, band = excluded.band"
+)
+
+
+async def upsert_profiles(session: AsyncSession, profiles: dict[str, dict[str, Any]]) -> None:
+    if not profiles:
+        return
+    stmt = insert(account_profiles).values([{"account_id": k, "profile": v} for k, v in profiles.items()])
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["account_id"], set_={"profile": stmt.excluded.profile})
+    )
+
+
+async def first_sightings(session: AsyncSession, events: list[Event]) -> list[Event]:
+    """Events whose id this account has not counted before (nor earlier in this batch), in arrival order."""
+    unique: dict[tuple[str, str], Event] = {}
+    for e in events:
+        unique.setdefault((e.account_id, e.event_id), e)
+    if not unique:
+        return []
+    # One array parameter per column: a multi-row VALUES costs SQLAlchemy a compile per distinct row count.
+    rows = await session.execute(
+        _INSERT_SEEN,
+        {
+            "accounts": [a for a, _ in unique],
+            "ids": [i for _, i in unique],
+            "days": [e.occurred_at.date() for e in unique.values()],
+        },
+    )
+    inserted = {(row.account_id, row.event_id) for row in rows}
+    return [e for key, e in unique.items() if key in inserted]
+
+
+async def load_records(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountRecord]:
+    """The accounts' records, locked until the batch commits (a sweep or a late instance waits)."""
+    rows = await session.execute(
+        select(account_health).where(account_health.c.account_id.in_(list(ids))).with_for_update()
+    )
+    return {r.account_id: record_from_row(r) for r in rows}
+
+
+async def load_profiles(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountProfile]:
+    rows = await session.execute(select(account_profiles).where(account_profiles.c.account_id.in_(list(ids))))
+    return {r.account_id: AccountProfile.model_validate(r.profile) for r in rows}
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+async def save_health(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    params: dict[str, list[Any]] = {
+        name: [_compact(r[name]) if name in _JSON_COLUMNS else r[name] for r in rows] for name, _ in _HEALTH_COLUMNS
+    }
+    await session.execute(_UPSERT_HEALTH, params)
+
+
+async def save_score_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    params = {k: [r[k] for r in rows] for k in ("account_id", "day", "score", "band")}
+    await session.execute(_UPSERT_SCORE_HISTORY, params)
+
+
+async def queue_signals(session: AsyncSession, signals: Iterable[RiskSignal]) -> None:
+    rows = [
+        {"signal_id": s.signal_id, "account_id": s.account_id, "payload": s.model_dump(mode="json")} for s in signals
+    ]
+    if rows:
+        await session.execute(insert(signal_outbox).values(rows).on_conflict_do_nothing())
+
+
+async def advance_clock(session: AsyncSession, topic: str, watermarks: dict[int, datetime]) -> None:
+    if not watermarks:
+        return
+    stmt = insert(scorer_clock).values(
+        [{"topic": topic, "partition": p, "watermark": w} for p, w in watermarks.items()]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["topic", "partition"],
+            set_={"watermark": func.greatest(scorer_clock.c.watermark, stmt.excluded.watermark)},
+        )
+    )
+
+
+async def read_clock(session: AsyncSession, topic: str) -> datetime | None:
+    """The latest event time seen on any partition of the events topic."""
+    result = await session.execute(select(func.max(scorer_clock.c.watermark)).where(scorer_clock.c.topic == topic))
+    value: datetime | None = result.scalar_one_or_none()
+    return value
+
+
+async def stale_accounts(
+    session: AsyncSession, partitions: Collection[int], clock: datetime, limit: int
+) -> dict[str, AccountRecord]:
+    """Accounts on these partitions last evaluated on an earlier day than the clock, locked, skipping busy ones."""
+    day_start = clock.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = await session.execute(
+        select(account_health)
+        .where(account_health.c.partition.in_(list(partitions)), account_health.c.as_of < day_start)
+        .order_by(account_health.c.as_of)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return {r.account_id: record_from_row(r) for r in rows}

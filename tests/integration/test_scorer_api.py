@@ -1,0 +1,115 @@
+"""The scorer's clock sweep, read API and start-up validation, on a real scorer process."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.demo.processes import ServiceProcess
+from shared.accounts import AccountProfile, Contact, TouchTier
+from tests.integration.conftest import Sandbox
+from tests.support.polling import await_until
+from tests.support.scorer_stream import END, account_events, caught_up, produce
+from tests.support.smtp_server import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def publish_profiles(sandbox: Sandbox, profiles: list[AccountProfile]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=sandbox.settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for p in profiles:
+            await producer.send_and_wait(
+                sandbox.settings.topics.accounts, key=p.account_id.encode(), value=p.model_dump_json().encode()
+            )
+    finally:
+        await producer.stop()
+
+
+def logins(account: str, days: range, *, end_offset_days: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "usage",
+            "action": "login",
+            "event_id": f"{account}-{d}-{u}",
+            "account_id": account,
+            "user_id": f"u{u}",
+            "occurred_at": (END - timedelta(days=end_offset_days + d)).isoformat(),
+        }
+        for d in days
+        for u in range(4)
+    ]
+
+
+async def test_the_clock_ages_a_silent_account_and_the_api_explains_it(sandbox: Sandbox) -> None:
+    renewal = (END + timedelta(days=20)).date()
+    await publish_profiles(
+        sandbox,
+        [
+            AccountProfile(
+                account_id="silent",
+                name="Silent Co",
+                arr=50_000,
+                seats_purchased=4,
+                renewal_date=renewal,
+                touch_tier=TouchTier.HIGH,
+                csm=Contact(name="Ana", email="ana@example.com"),
+            ),
+            AccountProfile(account_id="busy", name="Busy Co", arr=9_000),
+        ],
+    )
+    # "silent" was active for four weeks and stopped 12 days before the end; "busy" keeps going.
+    await produce(sandbox.settings, logins("silent", range(12, 40)) + account_events("busy", days=40))
+    env = {**sandbox.env, "CHURNWATCH_SWEEP_INTERVAL_SECONDS": "0.5", "CHURNWATCH_LOG_LEVEL": "WARNING"}
+    scorer = ServiceProcess("scorer", env, free_port()).start()
+    try:
+        scorer.wait_ready(60)
+        await await_until(lambda: caught_up(sandbox.engine, sandbox.settings), within=60, what="scorer caught up")
+
+        async def silent_health() -> Any:
+            async with httpx.AsyncClient() as client:
+                body = (await client.get(f"{scorer.url}/v1/accounts/silent/health")).json()
+            return body if (body.get("as_of") or "").startswith(END.date().isoformat()) else None
+
+        health = await await_until(silent_health, within=60, what="the sweep to evaluate the silent account")
+        assert "inactivity" in health["active_signals"]
+        assert "renewal_risk" in health["active_signals"]
+        assert health["scorecard"] == "enterprise"
+        assert "last active 12 days ago" in health["explanation"]
+        assert "renewal in 20 days" in health["explanation"]
+        components = {c["name"]: c for c in health["components"]}
+        assert components["renewal_proximity"]["value"] == 20
+        assert components["recency"]["value"] == 12 and components["recency"]["points"] == 16.7
+        assert sum(c["contribution"] for c in health["components"]) == pytest.approx(health["score"], abs=0.6)
+        assert health["history"][-1]["day"] == END.date().isoformat()
+        assert len(health["history"]) >= 2
+
+        async with httpx.AsyncClient(base_url=scorer.url) as client:
+            listing = (await client.get("/v1/accounts", params={"sort": "score", "limit": 10})).json()["accounts"]
+            assert listing[0]["account_id"] == "silent"
+            assert listing[0]["arr"] == 50_000 and listing[0]["renewal_date"] == renewal.isoformat()
+            band = listing[0]["band"]
+            filtered = (await client.get("/v1/accounts", params={"band": band})).json()["accounts"]
+            assert {a["band"] for a in filtered} == {band}
+            assert (await client.get("/v1/accounts/nobody/health")).status_code == 404
+            assert (await client.get("/v1/accounts", params={"band": "purple"})).status_code == 422
+    finally:
+        scorer.stop()
+
+
+def test_a_bad_scorecard_stops_start_up_naming_line_and_field(sandbox: Sandbox, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("components:\n  usage_trend: {weight: 1, worst: 0.5, best: 1}\n  recency: {weight: lots}\n")
+    env = {**sandbox.env, "CHURNWATCH_SCORECARD_PATH": str(bad)}
+    scorer = ServiceProcess("scorer", env, free_port(), stdout=subprocess.PIPE).start()
+    assert scorer.proc is not None
+    out, _ = scorer.proc.communicate(timeout=60)
+    assert scorer.proc.returncode != 0
+    assert f"{bad}:3: components.recency.weight" in out, out[-2000:]

@@ -1,0 +1,126 @@
+"""Helpers for the scorer's integration tests and benchmark: write events straight to Kafka, wait until the
+scorer's stored offsets reach the end of the topic, and recompute the expected state from scratch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scorer.codec import state_to_json
+from services.scorer.windows import AccountState, WindowRules, apply_event
+from shared.events import decode_event
+from shared.settings import CommonSettings
+
+END = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def account_events(account: str, *, days: int = 35, seed: int = 1, end: datetime = END) -> list[dict[str, Any]]:
+    """A month of use for one account, in event-time order; some accounts slide in their last week."""
+    rng = random.Random(f"{seed}:{account}")
+    sliding = rng.random() < 0.4
+    out: list[dict[str, Any]] = []
+    for d in range(days):
+        at = end - timedelta(days=days - 1 - d)
+        quiet = sliding and d >= days - 7
+        for u in range(1 if quiet else rng.randint(2, 5)):
+            base = {"account_id": account, "user_id": f"{account}-u{u}", "occurred_at": at.isoformat()}
+            out.append({"kind": "usage", "action": "login", "event_id": f"{account}-{d}-l{u}", **base})
+            feature = {"feature": rng.choice(["reports", "alerts", "exports"]), "quantity": rng.randint(1, 9)}
+            out.append(
+                {"kind": "usage", "action": "feature_used", "event_id": f"{account}-{d}-f{u}", **base, **feature}
+            )
+        if quiet and rng.random() < 0.6:
+            t = {"ticket_id": f"{account}-T{d}", "priority": "urgent", "occurred_at": at.isoformat()}
+            out.append(
+                {"kind": "ticket", "action": "opened", "event_id": f"{account}-{d}-t", "account_id": account, **t}
+            )
+    return out
+
+
+async def produce(settings: CommonSettings, events: Iterable[dict[str, Any]], raw: Sequence[bytes] = ()) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(settings.topics.events, key=e["account_id"].encode(), value=json.dumps(e).encode())
+            for e in events
+        ]
+        futures += [await producer.send(settings.topics.events, key=b"junk", value=r) for r in raw]
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(settings: CommonSettings, topic: str, partitions: int | None = None) -> dict[int, int]:
+    partitions = partitions or settings.events_partitions
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(parts)
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        # aiokafka 0.14 raises CancelledError from stop() if its committed-offsets task has not run once yet
+        await asyncio.sleep(0)
+        await consumer.stop()
+
+
+async def stored_offsets(engine: AsyncEngine, group: str, topic: str) -> dict[int, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT partition, next_offset FROM consumer_offsets WHERE group_id = :g AND topic = :t"),
+            {"g": group, "t": topic},
+        )
+        return {int(r.partition): int(r.next_offset) for r in rows}
+
+
+async def caught_up(engine: AsyncEngine, settings: CommonSettings) -> bool:
+    ends = await end_offsets(settings, settings.topics.events)
+    stored = await stored_offsets(engine, f"{settings.topic_prefix}.scorer", settings.topics.events)
+    return all(stored.get(p, 0) >= off for p, off in ends.items())
+
+
+async def stored_states(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT account_id, state FROM account_health"))
+        return {r.account_id: r.state for r in rows}
+
+
+def recompute(events: Iterable[dict[str, Any]], rules: WindowRules) -> dict[str, Any]:
+    """The from-scratch answer: each account's events folded once per id, in the order they were sent."""
+    states: dict[str, AccountState] = {}
+    seen: set[tuple[str, str]] = set()
+    for raw in events:
+        e = decode_event(json.dumps(raw).encode())
+        if (e.account_id, e.event_id) in seen:
+            continue
+        seen.add((e.account_id, e.event_id))
+        apply_event(states.setdefault(e.account_id, AccountState()), e, rules)
+    return {a: state_to_json(s) for a, s in states.items()}
+
+
+async def read_topic(settings: CommonSettings, topic: str) -> list[Any]:
+    """Every record on ``topic`` right now (for the signals and dead-letter checks)."""
+    ends = await end_offsets(settings, topic, 1 if topic == settings.topics.dead_letter else None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in ends]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        out: list[Any] = []
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp.partition]]:
+            for recs in (await consumer.getmany(timeout_ms=1000)).values():
+                out.extend(recs)
+        return out
+    finally:
+        await consumer.stop()
