@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     keys_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "alembic.runtime.plugins", "aiokafka"):  # their INFO lines bury the alerts
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     if args.command in ("ingest", "scorer", "alerter"):
         _serve({"ingest": _ingest, "scorer": _scorer, "alerter": _alerter}[args.command])

@@ -1,12 +1,20 @@
-"""``churnwatch demo``: start the local stack and the three services, stream simulated accounts, show alerts."""
+"""``churnwatch demo``: start the local stack and the three services, stream simulated accounts, show alerts.
+
+Every run gets its own topic prefix and database schema (``demo-<time>`` / ``demo_<time>``), so a second
+run starts from nothing and fires its alerts again; the previous runs' topics and schemas are removed first.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
 from services.demo.processes import REPO_ROOT, SERVICE_PORTS, ServiceProcess
@@ -19,7 +27,30 @@ from shared.migrate import upgrade
 from shared.settings import CommonSettings
 
 
-async def _summary(settings: CommonSettings) -> str:
+async def _forget_previous_runs(settings: CommonSettings) -> None:
+    """Best effort: drop the schemas and topics earlier demo runs left behind."""
+    engine = build_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            schemas = (
+                await conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'demo\\_%'"))
+            ).scalars()
+            for schema in list(schemas):
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        old = [t for t in await admin.list_topics() if t.startswith("demo-")]
+        if old:
+            with contextlib.suppress(Exception):
+                await admin.delete_topics(old)
+    finally:
+        await admin.close()
+
+
+async def _summary(settings: CommonSettings, scorer_url: str) -> str:
     engine = build_engine(settings)
     try:
         async with engine.connect() as conn:
@@ -32,24 +63,36 @@ async def _summary(settings: CommonSettings) -> str:
             sent = (await conn.execute(text("SELECT channel, status, count(*) FROM deliveries GROUP BY 1, 2"))).all()
     finally:
         await engine.dispose()
-    return "\n".join(
-        [
-            "accounts by band:   " + ", ".join(f"{b}={n}" for b, n in bands),
-            "open alerts:        " + ", ".join(f"{t}={n}" for t, n in alerts),
-            "deliveries:         " + ", ".join(f"{c}/{s}={n}" for c, s, n in sent),
-        ]
-    )
+    async with httpx.AsyncClient() as client:
+        at_risk = (await client.get(f"{scorer_url}/v1/accounts", params={"band": "red", "limit": 5})).json()
+    lines = [
+        "accounts by band:   " + ", ".join(f"{b}={n}" for b, n in bands),
+        "open alerts:        " + ", ".join(f"{t}={n}" for t, n in alerts),
+        "deliveries:         " + ", ".join(f"{c}/{s}={n}" for c, s, n in sent),
+        f"most at risk (GET {scorer_url}/v1/accounts?band=red):",
+    ]
+    for a in at_risk.get("accounts", []):
+        lines.append(f"  {a.get('account_id')}  score {a.get('score')}  ARR {a.get('arr')}  {a.get('explanation')}")
+    return "\n".join(lines)
 
 
 def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> int:
     if subprocess.call(["bash", str(REPO_ROOT / "deploy" / "local-stack.sh"), "up"]) != 0:
         print("local stack did not start", file=sys.stderr)
         return 1
-    settings = CommonSettings()
+    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    settings = CommonSettings(topic_prefix=f"demo-{run}", database_schema=f"demo_{run}")
+    asyncio.run(_forget_previous_runs(settings))
     upgrade(settings)
     asyncio.run(create_topics(settings))
     key = asyncio.run(issue_key(settings, name="demo", scopes=frozenset(Scope)))
-    env = {"CHURNWATCH_CONSOLE_ALERTS": "true", "CHURNWATCH_EMAIL_ENABLED": "false", "CHURNWATCH_LOG_LEVEL": "WARNING"}
+    env = {
+        "CHURNWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "CHURNWATCH_DATABASE_SCHEMA": settings.database_schema,
+        "CHURNWATCH_CONSOLE_ALERTS": "true",
+        "CHURNWATCH_EMAIL_ENABLED": "false",
+        "CHURNWATCH_LOG_LEVEL": "WARNING",
+    }
     services = [ServiceProcess(name, env, port, stdout=sys.stdout) for name, port in SERVICE_PORTS.items()]
     try:
         for s in services:
@@ -69,7 +112,7 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
         )
         print(f"simulation sent {sent} events; watching alerts for {linger:.0f}s more", flush=True)
         time.sleep(linger)  # the demo's own run time: let the last alerts arrive on screen
-        print(asyncio.run(_summary(settings)), flush=True)
+        print(asyncio.run(_summary(settings, services[1].url)), flush=True)
     finally:
         for s in services:
             s.stop()

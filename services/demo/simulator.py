@@ -75,7 +75,7 @@ def day_events(
         )
 
     for u in range(account.users):
-        if rng.random() > health * (0.45 if weekend else 0.9):
+        if rng.random() > health * (0.6 if weekend else 0.95):
             continue
         user = f"{aid}-user-{u}"
         event("usage", len(events), action="login", user_id=user)
@@ -85,7 +85,7 @@ def day_events(
             action="feature_used",
             user_id=user,
             feature=rng.choice(FEATURES),
-            quantity=rng.randint(1, 20),
+            quantity=rng.randint(4, 8),
         )
     ticket_rate = 0.04 if health > 0.9 else 0.15 + (1 - health) * 0.9
     for t in range(_poisson(rng, ticket_rate)):

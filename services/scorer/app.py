@@ -27,6 +27,7 @@ def scoring_config(settings: ScorerSettings) -> ScoringConfig:
         baseline_days=settings.baseline_window_days,
         horizon_days=settings.horizon_days,
         grace_days=settings.grace_days,
+        min_baseline_days=settings.min_baseline_days,
         key_features=scorecards.key_features,
     )
     return ScoringConfig(rules=rules, scorecards=scorecards)

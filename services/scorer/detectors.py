@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import HealthScore
@@ -31,6 +31,7 @@ class Thresholds:
     detractor_nps: int = 6  # NPS 0-6 is a detractor
     expansion_seat_utilisation: float = 0.9
     expansion_usage_ratio: float = 1.5  # strong usage growth, while green
+    clear_after_days: int = 3  # hysteresis: a raised signal recovers only after its condition is absent this long
 
 
 AUDIENCE = {
@@ -155,17 +156,39 @@ class Transition:
     recovered: bool
 
 
-def transitions(now: dict[SignalType, Condition], active: dict[SignalType, Severity]) -> list[Transition]:
-    """Conditions that started, got more severe, or cleared since ``active`` (type -> severity last raised)."""
+@dataclass(frozen=True)
+class ActiveSignal:
+    """A raised signal: the highest severity raised so far, and the last day its condition held."""
+
+    severity: Severity
+    last_held: date
+
+
+def transitions(
+    now: dict[SignalType, Condition], active: dict[SignalType, ActiveSignal], today: date, clear_after_days: int = 0
+) -> tuple[list[Transition], dict[SignalType, ActiveSignal]]:
+    """Conditions that started, got more severe, or cleared since ``active``; and what is active afterwards.
+
+    Hysteresis against flapping: a raised signal is not raised again while it holds at the same or a lower
+    severity, and it recovers only once its condition has been absent for ``clear_after_days`` days.
+    """
     out: list[Transition] = []
+    still: dict[SignalType, ActiveSignal] = {}
     for t, cond in now.items():
         before = active.get(t)
-        if before is None or cond.severity.rank > before.rank:
+        if before is None or cond.severity.rank > before.severity.rank:
             out.append(Transition(cond, recovered=False))
-    for t, sev in active.items():
-        if t not in now:
-            out.append(Transition(Condition(t, sev, AUDIENCE.get(t, Audience.CSM)), True))
-    return out
+            still[t] = ActiveSignal(cond.severity, today)
+        else:
+            still[t] = ActiveSignal(before.severity, max(today, before.last_held))
+    for t, raised in active.items():
+        if t in now:
+            continue
+        if (today - raised.last_held).days >= clear_after_days:
+            out.append(Transition(Condition(t, raised.severity, AUDIENCE.get(t, Audience.CSM)), True))
+        else:
+            still[t] = raised
+    return out, still
 
 
 def build_signal(

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.scorer.codec import state_from_json, state_to_json
-from services.scorer.detectors import build_signal, current_conditions, transitions
+from services.scorer.detectors import ActiveSignal, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
 from services.scorer.metrics import WindowMetrics, window_metrics
 from services.scorer.scorecard import ScorecardSet
@@ -47,7 +47,7 @@ class AccountRecord:
 
     state: AccountState = field(default_factory=AccountState)
     health: HealthScore | None = None
-    active: dict[SignalType, Severity] = field(default_factory=dict)
+    active: dict[SignalType, ActiveSignal] = field(default_factory=dict)
     as_of: datetime | None = None
     history: dict[date, Snapshot] = field(default_factory=dict)
 
@@ -100,6 +100,7 @@ def evaluate_account(
     before = week_ago.score if week_ago else None
     now = current_conditions(metrics, health, config.scorecards.thresholds, before)
     explanation = explain(metrics, health, before)
+    changes, active = transitions(now, record.active, as_of.date(), config.scorecards.thresholds.clear_after_days)
     signals = [
         build_signal(
             account_id=account_id,
@@ -110,12 +111,12 @@ def evaluate_account(
             explanation=explanation,
             account=profile,
         )
-        for t in transitions(now, record.active)
+        for t in changes
     ]
     history = _trim(record.history, as_of.date() - timedelta(days=7))
     points = {c.name: c.points for c in health.components if c.points is not None}
     history[as_of.date()] = Snapshot(health.score, points)
-    new_record = AccountRecord(record.state, health, {t: c.severity for t, c in now.items()}, as_of, history)
+    new_record = AccountRecord(record.state, health, active, as_of, history)
     return Evaluation(new_record, signals, explanation, as_of, metrics, late)
 
 
@@ -143,7 +144,7 @@ def record_from_row(row: Any) -> AccountRecord:
     return AccountRecord(
         state=state_from_json(row.state),
         health=health,
-        active={SignalType(k): Severity(v) for k, v in row.active_signals.items()},
+        active=active_from_json(row.active_signals, row.as_of),
         as_of=row.as_of,
         history=history_from_json(row.history or {}),
     )
@@ -156,7 +157,22 @@ def record_to_row(record: AccountRecord) -> dict[str, Any]:
         "score": h.score if h else None,
         "band": h.band.value if h else None,
         "components": health_to_json(h) if h else [],
-        "active_signals": {k.value: v.value for k, v in record.active.items()},
+        "active_signals": {
+            k.value: {"severity": v.severity.value, "last_held": v.last_held.isoformat()}
+            for k, v in record.active.items()
+        },
         "as_of": record.as_of,
         "history": history_to_json(record.history),
     }
+
+
+def active_from_json(data: dict[str, Any], as_of: datetime | None) -> dict[SignalType, ActiveSignal]:
+    """Reads both forms: {type: {severity, last_held}} and the first release's {type: severity}."""
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, str):
+            held = as_of.date() if as_of else date.min
+            out[SignalType(k)] = ActiveSignal(Severity(v), held)
+        else:
+            out[SignalType(k)] = ActiveSignal(Severity(v["severity"]), date.fromisoformat(v["last_held"]))
+    return out

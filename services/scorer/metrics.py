@@ -1,6 +1,9 @@
 """The metrics read from an account's daily buckets and its profile as of one event-time day. Pure.
 
 The current window is the ``current_days`` ending on ``as_of``; the baseline the ``baseline_days`` before it.
+Usage (activity) compares complete days only: its windows end the day before ``as_of``, because the day in
+progress is still filling up and would look like a drop every morning. Tickets count up to ``as_of``: support
+trouble is news within the hour.
 A metric that cannot be known (no baseline yet, no seats purchased, no NPS answer) is None, never a guess.
 """
 
@@ -70,6 +73,19 @@ def _span(state: AccountState, as_of: date, skip: int, days: int) -> list[DayBuc
     return [b for b in found if b is not None]
 
 
+def _baseline_days_covered(state: AccountState, as_of: date, rules: WindowRules) -> int:
+    """Days of the baseline window on or after the account's first day with events.
+
+    A young account's baseline is averaged over the days it existed, not over days before it had any data,
+    which would make its usage look like a sudden growth (and a new account's first weeks like a drop).
+    """
+    if not state.days:
+        return 0
+    end = as_of - timedelta(days=rules.current_days + 1)
+    start = max(min(state.days), end - timedelta(days=rules.baseline_days - 1))
+    return max(0, (end - start).days + 1)
+
+
 def _mean(total: float, count: int) -> float | None:
     return None if count == 0 else round(total / count, 2)
 
@@ -79,21 +95,26 @@ def window_metrics(
 ) -> WindowMetrics:
     cur = _span(state, as_of, 0, rules.current_days)
     base = _span(state, as_of, rules.current_days, rules.baseline_days)
+    # usage over complete days: both windows shifted back by the day in progress
+    usage_cur = _span(state, as_of, 1, rules.current_days)
+    usage_base = _span(state, as_of, rules.current_days + 1, rules.baseline_days)
     both = cur + base
     users = features = 0
     for b in cur:
         users, features = users | b.users, features | b.features
     last = state.last_activity_at
     all_days = list(state.days.values())
+    covered = _baseline_days_covered(state, as_of, rules)
     metrics = WindowMetrics(
         as_of=as_of,
-        activity_current=sum(b.activity for b in cur) / rules.current_days,
-        activity_baseline=sum(b.activity for b in base) / rules.baseline_days,
-        has_baseline=any(b.activity > 0 for b in base),
+        activity_current=sum(b.activity for b in usage_cur) / rules.current_days,
+        activity_baseline=sum(b.activity for b in usage_base) / covered if covered else 0.0,
+        has_baseline=covered >= min(rules.min_baseline_days, rules.baseline_days)
+        and any(b.activity > 0 for b in usage_base),
         active_users_current=distinct_estimate(users, USER_BITS),
         features_current=distinct_estimate(features, FEATURE_BITS),
         tickets_current=sum(b.tickets_opened for b in cur),
-        tickets_baseline_weekly=sum(b.tickets_opened for b in base) * 7 / rules.baseline_days,
+        tickets_baseline_weekly=sum(b.tickets_opened for b in base) * 7 / covered if covered else 0.0,
         escalations_current=sum(b.tickets_escalated + b.tickets_urgent for b in cur),
         days_since_activity=None if last is None else max(0, (as_of - last.date()).days),
         logins_current=sum(b.logins for b in cur),

@@ -11,6 +11,7 @@ class ScorerSettings(CommonSettings):
     current_window_days: int = Field(default=7, ge=1)
     baseline_window_days: int = Field(default=28, ge=1)
     horizon_days: int = Field(default=90, ge=7)
+    min_baseline_days: int = Field(default=14, ge=1, description="history needed before a baseline counts")
     grace_days: int = Field(default=7, ge=0, description="how late (in days behind the account) an event may be")
     scorecard_path: str | None = Field(default=None, description="YAML scorecard; the packaged one if unset")
     sweep_interval_seconds: float = Field(default=5.0, gt=0)

@@ -41,6 +41,7 @@ class WindowRules:
     baseline_days: int = 28
     horizon_days: int = 90
     grace_days: int = 7
+    min_baseline_days: int = 14  # an account needs this much history before the window before counts as a baseline
     key_features: frozenset[str] = frozenset()
 
 

@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from services.scorer.detectors import Thresholds, current_conditions, transitions
+from services.scorer.detectors import ActiveSignal, Thresholds, current_conditions, transitions
 from services.scorer.evaluate import AccountRecord, evaluate_account
 from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import score_account
@@ -87,17 +87,37 @@ def test_ticket_trouble_goes_to_support_too() -> None:
     assert found[SignalType.TICKET_SPIKE].audience is Audience.BOTH
 
 
+DAY = date(2026, 11, 1)
+
+
 def test_transitions_raise_once_escalate_and_recover() -> None:
     m = metrics(activity_current=7)
     now = current_conditions(m, score_account(m), TH)
-    first = transitions(now, {})
+    first, active = transitions(now, {}, DAY)
     assert (SignalType.USAGE_DROP, False) in [(t.condition.signal_type, t.recovered) for t in first]
-    active = {t: c.severity for t, c in now.items()}
-    assert transitions(now, active) == []  # ongoing: not again
+    assert transitions(now, active, DAY)[0] == []  # ongoing: not again
     worse = current_conditions(metrics(activity_current=3), score_account(metrics(activity_current=3)), TH)
-    assert any(t.condition.signal_type is SignalType.USAGE_DROP for t in transitions(worse, active))
-    cleared = transitions({}, {SignalType.USAGE_DROP: Severity.WARNING})
+    assert any(t.condition.signal_type is SignalType.USAGE_DROP for t in transitions(worse, active, DAY)[0])
+    cleared, left = transitions({}, {SignalType.USAGE_DROP: ActiveSignal(Severity.WARNING, DAY)}, DAY)
     assert [(t.condition.signal_type, t.recovered) for t in cleared] == [(SignalType.USAGE_DROP, True)]
+    assert left == {}
+
+
+def test_recovery_waits_for_the_condition_to_stay_absent() -> None:
+    raised = {SignalType.EXPANSION: ActiveSignal(Severity.INFO, DAY)}
+    for gap, recovers in [(1, False), (2, False), (3, True)]:
+        changes, _ = transitions({}, raised, DAY + timedelta(days=gap), clear_after_days=3)
+        assert bool(changes) is recovers, gap
+
+
+def test_lower_severity_does_not_re_raise_after_a_dip() -> None:
+    crit = current_conditions(metrics(activity_current=3), score_account(metrics(activity_current=3)), TH)
+    warn = current_conditions(metrics(activity_current=7), score_account(metrics(activity_current=7)), TH)
+    _, active = transitions(crit, {}, DAY)
+    changes, active = transitions(warn, active, DAY + timedelta(days=1))
+    assert not [c for c in changes if c.condition.signal_type is SignalType.USAGE_DROP]
+    changes, _ = transitions(crit, active, DAY + timedelta(days=2))
+    assert not [c for c in changes if c.condition.signal_type is SignalType.USAGE_DROP]
 
 
 def _login(i: int, at: datetime, account: str = "a") -> Event:

@@ -100,11 +100,17 @@ def test_events_land_in_their_event_time_day() -> None:
 def test_current_window_against_baseline() -> None:
     events = [usage(d * 100 + k, d) for d in range(28) for k in range(10)]
     events += [usage(10_000 + d * 100 + k, 28 + d) for d in range(7) for k in range(4)]
-    m = window_metrics(fold(events), day(34), RULES)
+    m = window_metrics(fold(events), day(35), RULES)  # usage: the 7 complete days before day 35
     assert m.activity_baseline == 10
     assert m.activity_current == 4
     assert m.usage_ratio == 0.4
-    assert m.logins_current == 28
+    assert window_metrics(fold(events), day(34), RULES).logins_current == 28
+
+
+def test_the_day_in_progress_does_not_look_like_a_usage_drop() -> None:
+    steady = [usage(d * 100 + k, d) for d in range(35) for k in range(10)]
+    morning = [*steady, usage(99_999, 35)]  # the first login of day 35
+    assert window_metrics(fold(morning), day(35), RULES).usage_ratio == 1.0
 
 
 def test_no_baseline_means_unknown_ratio_not_neutral() -> None:
@@ -247,3 +253,17 @@ def test_state_does_not_depend_on_arrival_order(drawn: list[Event], rnd: object)
     assert state_to_json(a) == state_to_json(b)
     for as_of in (day(3), day(7), date(2026, 11, 15)):
         assert window_metrics(a, as_of, rules) == window_metrics(b, as_of, rules)
+
+
+@pytest.mark.parametrize(
+    ("history_days", "ratio"),
+    [
+        (7 + 13, None),  # 13 days of baseline: not enough history to call it a baseline
+        (7 + 16, 1.0),  # 16 days of baseline at the same pace as now: steady, not a surge
+        (7 + 28, 1.0),
+    ],
+)
+def test_young_account_baseline_is_averaged_over_the_days_it_existed(history_days: int, ratio: float | None) -> None:
+    events = [usage(d * 100 + k, d) for d in range(history_days) for k in range(5)]
+    m = window_metrics(fold(events), (DAY0 + timedelta(days=history_days)).date(), RULES)
+    assert m.usage_ratio == ratio
