@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import database_reachable
+from shared.kafka import build_producer, kafka_reachable
+from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +94,49 @@ def configure_logging(level: str) -> None:
         format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+WorkerFactory = Callable[[AIOKafkaProducer], list[BackgroundWorker]]
+
+
+def worker_service(
+    *,
+    title: str,
+    settings: CommonSettings,
+    client_id: str,
+    engine: AsyncEngine,
+    build_workers: WorkerFactory,
+    on_close: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """The app of a service whose work is done by background workers (the scorer, the alerter).
+
+    The lifespan starts the producer (aiokafka binds it to the running loop, so it is made there), builds the
+    workers around it and starts them; on shutdown it stops them first, then the producer, then the pools.
+    """
+    workers: list[BackgroundWorker] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer = build_producer(settings, client_id=client_id)
+        await producer.start()
+        app.state.producer = producer
+        workers[:] = build_workers(producer)
+        for w in workers:
+            w.start()
+        try:
+            yield
+        finally:
+            for w in workers:
+                await w.shutdown()
+            await producer.stop()
+            if on_close is not None:
+                await on_close()
+            await engine.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    checks: dict[str, ReadinessCheck] = {
+        "kafka": lambda: kafka_reachable(app.state.producer),
+        "database": lambda: database_reachable(engine),
+    }
+    add_probes(app, checks, workers)
+    return app

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.alerter.api import ApiConfig, alerts_api
@@ -29,9 +28,9 @@ from services.alerter.routing import Addresses, Channel
 from services.alerter.routing_config import load_rules
 from services.alerter.settings import AlerterSettings
 from shared.consumer_loop import ConsumerLoop
-from shared.db import build_engine, database_reachable, session_factory
-from shared.kafka import DeadLetterPublisher, build_producer, kafka_reachable
-from shared.service_app import BackgroundWorker, add_probes
+from shared.db import build_engine, session_factory
+from shared.kafka import DeadLetterPublisher
+from shared.service_app import BackgroundWorker, worker_service
 
 
 def addresses_from(settings: AlerterSettings) -> Addresses:
@@ -105,13 +104,8 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
     clock = AlertClock(
         sessions=sessions, rules=rules, addresses=addresses, timers=timers_from(settings), wake_delivery=wake
     )
-    workers: list[BackgroundWorker] = []
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = build_producer(settings, client_id="churnwatch-alerter")  # aiokafka needs the running loop
-        await producer.start()
-        app.state.producer = producer
+    def workers(producer: AIOKafkaProducer) -> list[BackgroundWorker]:
         loop = ConsumerLoop(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=f"{settings.topic_prefix}.alerter",
@@ -120,27 +114,19 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
             processor=processor,
             dead_letter=DeadLetterPublisher(producer, settings.topics.dead_letter),
         )
-        workers[:] = [
+        return [
             BackgroundWorker("alerter_loop", loop.run),
             BackgroundWorker("delivery", delivery.run),
             BackgroundWorker("alert_clock", clock.run),
         ]
-        for w in workers:
-            w.start()
-        try:
-            yield
-        finally:
-            for w in workers:
-                await w.shutdown()
-            await producer.stop()
-            await http.aclose()
-            await engine.dispose()
 
-    app = FastAPI(title="Churnwatch alerter", lifespan=lifespan)
-    add_probes(
-        app,
-        {"kafka": lambda: kafka_reachable(app.state.producer), "database": lambda: database_reachable(engine)},
-        workers,
+    app = worker_service(
+        title="Churnwatch alerter",
+        settings=settings,
+        client_id="churnwatch-alerter",
+        engine=engine,
+        build_workers=workers,
+        on_close=http.aclose,
     )
     api = ApiConfig(
         sessions, settings.alerter_api_token, settings.link_secret, timedelta(seconds=settings.snooze_seconds)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from services.alerter.lifecycle import AlertState, ExistingAlert, Notice, digest
 from services.alerter.outbox import alert_columns, queue_notice, update_alert
 from services.alerter.routing import Addresses, Channel, RoutingRules, route_signal
 from services.alerter.tables import alerts, deliveries, digest_items
+from shared.clock import Clock, wall_clock
 from shared.signals import RiskSignal, Severity
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,6 @@ class Timers:
     tick: timedelta
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class AlertClock:
     def __init__(
         self,
@@ -56,7 +52,7 @@ class AlertClock:
         addresses: Addresses,
         timers: Timers,
         wake_delivery: asyncio.Event,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = wall_clock,
     ) -> None:
         self._sessions = sessions
         self._rules = rules

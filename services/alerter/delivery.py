@@ -17,9 +17,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -30,6 +29,7 @@ from services.alerter.compose import NoticeComposer
 from services.alerter.notifiers import DeliveryError, Notifier
 from services.alerter.routing import Channel
 from services.alerter.tables import deliveries
+from shared.clock import Clock, wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,6 @@ class RetryPolicy:
         }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class DeliveryWorker:
     def __init__(
         self,
@@ -82,7 +78,7 @@ class DeliveryWorker:
         wake: asyncio.Event,
         concurrency: int = 2,
         idle_poll_seconds: float = 1.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = wall_clock,
     ) -> None:
         self._sessions = sessions
         self._notifiers = notifiers

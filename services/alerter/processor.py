@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -18,14 +17,11 @@ from services.alerter.lifecycle import AlertState, ExistingAlert, decide
 from services.alerter.outbox import alert_columns, queue_notice, upsert_alert
 from services.alerter.routing import Addresses, RoutingRules, route_signal
 from services.alerter.tables import alerts, processed_signals
+from shared.clock import Clock, wall_clock
 from shared.consumer_loop import Rejected
 from shared.signals import RiskSignal, Severity
 
 SIGNALS = Counter("churnwatch_alerter_signals_total", "Signals consumed", ["outcome"])
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertingProcessor:
@@ -35,7 +31,7 @@ class AlertingProcessor:
         rules: RoutingRules,
         addresses: Addresses,
         wake_delivery: asyncio.Event,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = wall_clock,
     ) -> None:
         self._rules = rules
         self._addresses = addresses

@@ -17,7 +17,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
-from services.demo.processes import REPO_ROOT, SERVICE_PORTS, ServiceProcess
+from services.demo.processes import REPO_ROOT, SERVICE_PORTS, running
 from services.demo.sender import simulate
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
@@ -93,27 +93,14 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
         "CHURNWATCH_EMAIL_ENABLED": "false",
         "CHURNWATCH_LOG_LEVEL": "WARNING",
     }
-    services = [ServiceProcess(name, env, port, stdout=sys.stdout) for name, port in SERVICE_PORTS.items()]
-    try:
-        for s in services:
-            s.start()
-        for s in services:
-            s.wait_ready()
-        print(f"services ready: {', '.join(f'{s.name} {s.url}' for s in services)}")
+    with running(SERVICE_PORTS, env, stdout=sys.stdout) as services:
+        print(f"services ready: {', '.join(f'{s.name} {s.url}' for s in services.values())}")
         print(f"streaming {days} simulated days for {accounts} accounts; alerts print as they fire ...", flush=True)
+        bearer = {"Authorization": f"Bearer {key}"}
         sent = asyncio.run(
-            simulate(
-                services[0].url,
-                accounts=accounts,
-                days=days,
-                day_seconds=day_seconds,
-                headers={"Authorization": f"Bearer {key}"},
-            )
+            simulate(services["ingest"].url, accounts=accounts, days=days, day_seconds=day_seconds, headers=bearer)
         )
         print(f"simulation sent {sent} events; watching alerts for {linger:.0f}s more", flush=True)
         time.sleep(linger)  # the demo's own run time: let the last alerts arrive on screen
-        print(asyncio.run(_summary(settings, services[1].url)), flush=True)
-    finally:
-        for s in services:
-            s.stop()
+        print(asyncio.run(_summary(settings, services["scorer"].url)), flush=True)
     return 0

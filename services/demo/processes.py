@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -70,3 +71,20 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+@contextmanager
+def running(
+    ports: Mapping[str, int], env: Mapping[str, str], *, ready_within: float = 60.0, stdout: IO[str] | int | None = None
+) -> Iterator[dict[str, ServiceProcess]]:
+    """Starts the named services (name -> port), waits until each is ready, and stops them all on exit."""
+    procs = {name: ServiceProcess(name, env, port, stdout=stdout) for name, port in ports.items()}
+    try:
+        for p in procs.values():
+            p.start()
+        for p in procs.values():
+            p.wait_ready(timeout=ready_within)
+        yield procs
+    finally:
+        for p in procs.values():
+            p.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.scorer.api import health_router
@@ -14,9 +12,9 @@ from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
 from services.scorer.windows import WindowRules
 from shared.consumer_loop import ConsumerLoop
-from shared.db import build_engine, database_reachable, session_factory
-from shared.kafka import DeadLetterPublisher, build_producer, kafka_reachable
-from shared.service_app import BackgroundWorker, add_probes
+from shared.db import build_engine, session_factory
+from shared.kafka import DeadLetterPublisher
+from shared.service_app import BackgroundWorker, worker_service
 
 
 def scoring_config(settings: ScorerSettings) -> ScoringConfig:
@@ -52,13 +50,8 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
     config = scoring_config(settings)
     engine = build_engine(settings)
     sessions = session_factory(engine)
-    workers: list[BackgroundWorker] = []
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = build_producer(settings, client_id="churnwatch-scorer")  # aiokafka needs the running loop
-        await producer.start()
-        app.state.producer = producer
+    def workers(producer: AIOKafkaProducer) -> list[BackgroundWorker]:
         processor = ScoringProcessor(
             topics=settings.topics,
             producer=producer,
@@ -67,20 +60,14 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
             sweep_interval_s=settings.sweep_interval_seconds,
         )
         loop = build_loop(settings, processor, DeadLetterPublisher(producer, settings.topics.dead_letter))
-        workers[:] = [BackgroundWorker("scorer_loop", loop.run)]
-        workers[0].start()
-        try:
-            yield
-        finally:
-            await workers[0].shutdown()
-            await producer.stop()
-            await engine.dispose()
+        return [BackgroundWorker("scorer_loop", loop.run)]
 
-    app = FastAPI(title="Churnwatch scorer", lifespan=lifespan)
-    app.include_router(health_router(sessions))
-    add_probes(
-        app,
-        {"kafka": lambda: kafka_reachable(app.state.producer), "database": lambda: database_reachable(engine)},
-        workers,
+    app = worker_service(
+        title="Churnwatch scorer",
+        settings=settings,
+        client_id="churnwatch-scorer",
+        engine=engine,
+        build_workers=workers,
     )
+    app.include_router(health_router(sessions))
     return app

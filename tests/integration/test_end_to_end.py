@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.demo.processes import ServiceProcess
+from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
@@ -31,14 +31,8 @@ def pipeline(
         "CHURNWATCH_SMTP_PORT": str(smtp.port),
         "CHURNWATCH_LOG_LEVEL": "WARNING",
     }
-    procs = {name: ServiceProcess(name, env, port).start() for name, port in ports.items()}
-    try:
-        for p in procs.values():
-            p.wait_ready(timeout=60)
+    with running(ports, env) as procs:
         yield procs
-    finally:
-        for p in procs.values():
-            p.stop()
 
 
 @pytest.fixture

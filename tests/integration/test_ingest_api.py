@@ -16,7 +16,7 @@ import segment.analytics as segment_sdk  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaConsumer
 from rudderstack.analytics.client import Client as RudderClient  # type: ignore[import-untyped]
 
-from services.demo.processes import ServiceProcess
+from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
@@ -36,12 +36,8 @@ def ingest(sandbox: Sandbox, ports: dict[str, int]) -> Iterator[ServiceProcess]:
         "CHURNWATCH_RATE_LIMIT_PER_SECOND": "2",
         "CHURNWATCH_RATE_LIMIT_BURST": "50",
     }
-    proc = ServiceProcess("ingest", env, ports["ingest"]).start()
-    try:
-        proc.wait_ready(timeout=60)
-        yield proc
-    finally:
-        proc.stop()
+    with running({"ingest": ports["ingest"]}, env) as procs:
+        yield procs["ingest"]
 
 
 @pytest.fixture

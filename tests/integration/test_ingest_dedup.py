@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.demo.processes import ServiceProcess
+from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
@@ -23,14 +23,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def services(sandbox: Sandbox, ports: dict[str, int]) -> Iterator[dict[str, ServiceProcess]]:
     env = {**sandbox.env, "CHURNWATCH_LOG_LEVEL": "WARNING"}
-    procs = {name: ServiceProcess(name, env, ports[name]).start() for name in ("ingest", "scorer")}
-    try:
-        for p in procs.values():
-            p.wait_ready(timeout=60)
+    with running({name: ports[name] for name in ("ingest", "scorer")}, env) as procs:
         yield procs
-    finally:
-        for p in procs.values():
-            p.stop()
 
 
 def scorer_events(scorer: ServiceProcess, outcome: str) -> float:

@@ -9,7 +9,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from services.demo.processes import ServiceProcess
+from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
@@ -25,12 +25,8 @@ def running_ingest(sandbox: Sandbox, ports: dict[str, int]) -> Iterator[ServiceP
         "CHURNWATCH_RATE_LIMIT_PER_SECOND": "10000",
         "CHURNWATCH_RATE_LIMIT_BURST": "10000",
     }
-    proc = ServiceProcess("ingest", env, ports["ingest"]).start()
-    try:
-        proc.wait_ready(timeout=60)
-        yield proc
-    finally:
-        proc.stop()
+    with running({"ingest": ports["ingest"]}, env) as procs:
+        yield procs["ingest"]
 
 
 @pytest.fixture

@@ -5,30 +5,13 @@ import pytest
 
 from services.scorer.detectors import ActiveSignal, Thresholds, current_conditions, transitions
 from services.scorer.evaluate import AccountRecord, evaluate_account
-from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import score_account
 from shared.accounts import AccountProfile
 from shared.events import EVENT_ADAPTER, Event
 from shared.signals import Audience, Band, Severity, SignalType
+from tests.unit.factories import metrics
 
 TH = Thresholds()
-
-
-def metrics(**kw: Any) -> WindowMetrics:
-    base: dict[str, Any] = dict(
-        as_of=date(2026, 11, 1),
-        activity_current=10,
-        activity_baseline=10,
-        has_baseline=True,
-        active_users_current=5,
-        features_current=5,
-        tickets_current=0,
-        tickets_baseline_weekly=0.5,
-        escalations_current=0,
-        days_since_activity=0,
-    )
-    base.update(kw)
-    return WindowMetrics(**base)
 
 
 def conditions(score_7d_ago: float | None = None, **kw: Any) -> set[SignalType]:

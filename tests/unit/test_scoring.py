@@ -1,29 +1,9 @@
-from datetime import date
-from typing import Any
-
 import pytest
 
 from services.scorer.explain import explain
-from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import DEFAULT_SCORECARD, Bands, Component, band_for, score_account, sentiment
 from shared.signals import Band
-
-
-def metrics(**kw: Any) -> WindowMetrics:
-    base: dict[str, Any] = dict(
-        as_of=date(2026, 11, 1),
-        activity_current=10,
-        activity_baseline=10,
-        has_baseline=True,
-        active_users_current=5,
-        features_current=5,
-        tickets_current=0,
-        tickets_baseline_weekly=0.5,
-        escalations_current=0,
-        days_since_activity=0,
-    )
-    base.update(kw)
-    return WindowMetrics(**base)
+from tests.unit.factories import metrics
 
 
 @pytest.mark.parametrize(
