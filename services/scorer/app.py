@@ -58,6 +58,7 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
             sessions=sessions,
             config=config,
             sweep_interval_s=settings.sweep_interval_seconds,
+            prune_interval_s=settings.dedup_prune_interval_seconds,
         )
         loop = build_loop(settings, processor, DeadLetterPublisher(producer, settings.topics.dead_letter))
         return [BackgroundWorker("scorer_loop", loop.run)]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("churnwatch_scorer_events_total", "Events seen by the scorer", ["outcome"])
 SIGNALS = Counter("churnwatch_scorer_signals_total", "Risk signals emitted", ["signal_type", "recovered"])
+PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Event ids forgotten once too late to count anyway")
 SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
 
 
@@ -47,6 +48,7 @@ class ScoringProcessor:
         config: ScoringConfig,
         sweep_interval_s: float = 5.0,
         sweep_batch: int = 500,
+        prune_interval_s: float = 300.0,
     ) -> None:
         self._topics = topics
         self._producer = producer
@@ -55,6 +57,8 @@ class ScoringProcessor:
         self._sweep_interval_s = sweep_interval_s
         self._sweep_batch = sweep_batch
         self._last_sweep = 0.0
+        self._prune_interval_s = prune_interval_s
+        self._last_prune = time.monotonic()
         self.owned_partitions: Callable[[], Collection[int]] = lambda: ()
 
     async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
@@ -155,6 +159,16 @@ class ScoringProcessor:
         while await self.sweep() >= self._sweep_batch:
             pass
         await self.publish_outbox()
+        if time.monotonic() - self._last_prune >= self._prune_interval_s:
+            self._last_prune = time.monotonic()
+            await self.prune_dedup()
+
+    async def prune_dedup(self) -> int:
+        """Drop event ids of this instance's accounts that can no longer count (older than watermark - grace)."""
+        async with self.sessions() as session, session.begin():
+            gone = await store.prune_seen_events(session, list(self.owned_partitions()), self._config.rules.grace_days)
+        PRUNED.inc(gone)
+        return gone
 
     async def after_commit(self) -> None:
         await self.publish_outbox()

@@ -15,3 +15,4 @@ class ScorerSettings(CommonSettings):
     grace_days: int = Field(default=7, ge=0, description="how late (in days behind the account) an event may be")
     scorecard_path: str | None = Field(default=None, description="YAML scorecard; the packaged one if unset")
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    dedup_prune_interval_seconds: float = Field(default=300.0, gt=0, description="how often old event ids go")

@@ -162,3 +162,20 @@ async def stale_accounts(
         .with_for_update(skip_locked=True)
     )
     return {r.account_id: record_from_row(r) for r in rows}
+
+
+# An event more than the grace period older than its account's watermark is refused as too late whether its
+# id was seen or not, and a watermark never moves back; so the ids of such days no longer decide anything.
+_PRUNE_SEEN = text(
+    "DELETE FROM seen_events s USING account_health h"
+    " WHERE s.account_id = h.account_id AND h.partition = ANY(CAST(:partitions AS int[]))"
+    " AND s.occurred_on < (((h.state->>'wm')::timestamptz AT TIME ZONE 'UTC')::date - CAST(:grace_days AS int))"
+)
+
+
+async def prune_seen_events(session: AsyncSession, partitions: Collection[int], grace_days: int) -> int:
+    """Forget the event ids that can no longer count (see _PRUNE_SEEN); returns how many rows went."""
+    if not partitions:
+        return 0
+    result = await session.execute(_PRUNE_SEEN, {"partitions": list(partitions), "grace_days": grace_days})
+    return int(getattr(result, "rowcount", 0) or 0)
