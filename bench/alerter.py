@@ -1,11 +1,13 @@
-"""Alerter delivery latency: a signal produced to Kafka -> the Slack-contract server received the message.
+"""Alerter delivery latency and burst behaviour against a Slack webhook that enforces Slack's rate limit.
 
-    python -m bench.alerter [--signals 100] [--rate 20]
+    python -m bench.alerter [--paced 15] [--rate 0.8] [--burst 20] [--slack-interval 1.0]
 
 Runs against the local stack (deploy/local-stack.sh up) in a private topic prefix and schema, with the
-alerter as a real process and the test suite's Slack-contract HTTP server. Prints p50/p95/max of the paced
-run (signals spaced at --rate per second: latency without queueing) and of a burst (all at once: the time
-until the last one arrives, i.e. throughput).
+alerter as a real process and the test suite's Slack-contract HTTP server, which answers 429 + Retry-After 1
+to a second message on one webhook within 0.9 s (Slack allows about one per second). Prints p50/p95/max of
+signal produced -> message received for a paced run (below the webhook's limit: latency without queueing)
+and for a burst to one webhook (all at once), first with the alerter's per-webhook pacing
+(--slack-interval, the default 1 s), then with pacing off, with the number of 429s each met.
 """
 
 from __future__ import annotations
@@ -81,7 +83,31 @@ def _report(name: str, latencies: list[float]) -> None:
     )
 
 
-async def _bench(n: int, rate: float) -> None:
+Phase = tuple[str, str, int, float]  # name, account tag, signals, rate (0: all at once)
+
+
+async def _phase(
+    env: dict[str, str], slack: SlackWebhookServer, producer: AIOKafkaProducer, topic: str, phases: list[Phase]
+) -> None:
+    alerter = ServiceProcess("alerter", env, free_port()).start()
+    try:
+        await asyncio.to_thread(alerter.wait_ready, 60)
+        for name, tag, n, rate in phases:
+            limited = slack.rate_limited
+            latencies = await _run(producer, topic, slack, tag, n, rate)
+            _report(name, latencies)
+            met = slack.rate_limited - limited
+            if rate:
+                print(f"  429s met: {met}")
+            else:  # all produced at once: the last arrival is the time the burst took
+                print(
+                    f"  last of {n} after {max(latencies):.2f} s ({n / max(latencies):.2f} messages/s), 429s met: {met}"
+                )
+    finally:
+        alerter.stop()
+
+
+async def _bench(paced: int, rate: float, burst: int, slack_interval: float) -> None:
     tag = uuid.uuid4().hex[:8]
     env = {"CHURNWATCH_TOPIC_PREFIX": f"bench-{tag}", "CHURNWATCH_DATABASE_SCHEMA": f"bench_{tag}"}
     settings = CommonSettings(
@@ -90,25 +116,33 @@ async def _bench(n: int, rate: float) -> None:
     await upgrade_async(settings)
     await create_topics(settings)
     slack = SlackWebhookServer().start()
+    slack.rate_limit_seconds = 0.9
     env |= {
         "CHURNWATCH_SLACK_WEBHOOK_URL": slack.url,
         "CHURNWATCH_EMAIL_ENABLED": "false",
-        "CHURNWATCH_LOG_LEVEL": "WARNING",
+        "CHURNWATCH_LOG_LEVEL": "ERROR",
     }
-    alerter = ServiceProcess("alerter", env, free_port()).start()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
     engine = build_engine(settings)
+    topic = settings.topics.signals
     try:
-        await asyncio.to_thread(alerter.wait_ready, 60)
         await producer.start()
-        await _run(producer, settings.topics.signals, slack, f"warm{tag}", 5, rate)  # connections, JIT of paths
-        _report(f"paced at {rate:g}/s", await _run(producer, settings.topics.signals, slack, f"paced{tag}", n, rate))
-        burst = await _run(producer, settings.topics.signals, slack, f"burst{tag}", n, 0)
-        _report("burst", burst)
-        print(f"burst throughput: {n / max(burst):.1f} messages/s (last of {n} after {max(burst):.2f} s)")
+        paced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": str(slack_interval)}
+        await _phase(
+            paced_env,
+            slack,
+            producer,
+            topic,
+            [
+                ("warm-up", f"warm{tag}", 2, rate),
+                (f"paced at {rate:g}/s, pacing {slack_interval:g} s", f"paced{tag}", paced, rate),
+                (f"burst, pacing {slack_interval:g} s", f"burst{tag}", burst, 0),
+            ],
+        )
+        unpaced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": "0"}
+        await _phase(unpaced_env, slack, producer, topic, [("burst, pacing off", f"raw{tag}", burst, 0)])
     finally:
         await producer.stop()
-        alerter.stop()
         slack.stop()
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
@@ -117,10 +151,12 @@ async def _bench(n: int, rate: float) -> None:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.alerter")
-    parser.add_argument("--signals", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=20.0, help="signals per second in the paced run")
+    parser.add_argument("--paced", type=int, default=15, help="signals in the paced run")
+    parser.add_argument("--rate", type=float, default=0.8, help="signals per second in the paced run")
+    parser.add_argument("--burst", type=int, default=20, help="signals produced at once to one webhook")
+    parser.add_argument("--slack-interval", type=float, default=1.0, help="the alerter's pacing per webhook")
     args = parser.parse_args(argv)
-    asyncio.run(_bench(args.signals, args.rate))
+    asyncio.run(_bench(args.paced, args.rate, args.burst, args.slack_interval))
 
 
 if __name__ == "__main__":

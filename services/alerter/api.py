@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.alerter.inhibition import NoticeRouting
 from services.alerter.lifecycle import Action, AlertState, TransitionRefused
 from services.alerter.links import link_valid
 from services.alerter.store import AlertFilter, AlertNotFound, act_on_alert, get_alert, list_alerts, list_deliveries
@@ -37,6 +38,7 @@ class ApiConfig:
     link_secret: str | None
     snooze_for: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    routing: NoticeRouting | None = None  # resolve sends a notice; a critical's resolve/snooze ends inhibition
 
 
 class SnoozeRequest(BaseModel):
@@ -95,7 +97,7 @@ async def deliveries_list(
 
 @router.post("/alerts/{alert_id}/ack")
 async def ack(s: Session, cfg: Config, _: Writer, alert_id: int) -> dict[str, Any]:
-    return await act_on_alert(s, alert_id, Action.ACK, cfg.clock(), cfg.snooze_for)
+    return await act_on_alert(s, alert_id, Action.ACK, cfg.clock(), cfg.snooze_for, cfg.routing)
 
 
 @router.post("/alerts/{alert_id}/snooze")
@@ -103,12 +105,12 @@ async def snooze(
     s: Session, cfg: Config, _: Writer, alert_id: int, body: SnoozeRequest | None = None
 ) -> dict[str, Any]:
     span = timedelta(minutes=body.minutes) if body and body.minutes else cfg.snooze_for
-    return await act_on_alert(s, alert_id, Action.SNOOZE, cfg.clock(), span)
+    return await act_on_alert(s, alert_id, Action.SNOOZE, cfg.clock(), span, cfg.routing)
 
 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(s: Session, cfg: Config, _: Writer, alert_id: int) -> dict[str, Any]:
-    return await act_on_alert(s, alert_id, Action.RESOLVE, cfg.clock(), cfg.snooze_for)
+    return await act_on_alert(s, alert_id, Action.RESOLVE, cfg.clock(), cfg.snooze_for, cfg.routing)
 
 
 @router.get("/alerts/{alert_id}/{action}", response_class=HTMLResponse)
@@ -118,7 +120,7 @@ async def signed_link(s: Session, cfg: Config, alert_id: int, action: Action, ex
     secret = cfg.link_secret
     if action is Action.RESOLVE or not secret or not link_valid(secret, alert_id, action, exp, sig, now):
         return _page(403, "This link is not valid or has expired.")
-    alert = await act_on_alert(s, alert_id, action, now, cfg.snooze_for)
+    alert = await act_on_alert(s, alert_id, action, now, cfg.snooze_for, cfg.routing)
     until = f" until {alert['snoozed_until']}" if action is Action.SNOOZE else ""
     done = "acknowledged" if action is Action.ACK else "snoozed"
     return _page(200, f"Alert {alert_id} ({alert['signal_type']} on {alert['account_id']}) {done}{until}.")

@@ -14,6 +14,7 @@ from services.alerter.api import ApiConfig, alerts_api
 from services.alerter.clock import AlertClock, Timers
 from services.alerter.compose import NoticeComposer
 from services.alerter.delivery import DeliveryWorker, RetryPolicy
+from services.alerter.inhibition import NoticeRouting
 from services.alerter.links import LinkSigner
 from services.alerter.notifiers import (
     ConsoleNotifier,
@@ -100,6 +101,7 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         policy=policy,
         wake=wake,
         concurrency=settings.delivery_workers,
+        min_interval={Channel.SLACK: settings.slack_min_interval_seconds},
     )
     clock = AlertClock(
         sessions=sessions, rules=rules, addresses=addresses, timers=timers_from(settings), wake_delivery=wake
@@ -129,7 +131,11 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         on_close=http.aclose,
     )
     api = ApiConfig(
-        sessions, settings.alerter_api_token, settings.link_secret, timedelta(seconds=settings.snooze_seconds)
+        sessions,
+        settings.alerter_api_token,
+        settings.link_secret,
+        timedelta(seconds=settings.snooze_seconds),
+        routing=NoticeRouting(rules, addresses),
     )
     alerts_api(app, api)
     return app

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import Gauge
 from sqlalchemy import func, or_, select, update
@@ -20,12 +21,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.alerter.compose import DIGEST
-from services.alerter.lifecycle import AlertState, ExistingAlert, Notice, digest_due, digest_window, on_timer
+from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held
+from services.alerter.lifecycle import AlertState, digest_due, digest_window, on_timer
 from services.alerter.outbox import alert_columns, queue_notice, update_alert
-from services.alerter.routing import Addresses, Channel, RoutingRules, route_signal
+from services.alerter.routing import Addresses, Channel, RoutingRules
 from services.alerter.tables import alerts, deliveries, digest_items
 from shared.clock import Clock, wall_clock
-from shared.signals import RiskSignal, Severity
+from shared.signals import Severity
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,7 @@ class AlertClock:
         clock: Clock = wall_clock,
     ) -> None:
         self._sessions = sessions
-        self._rules = rules
-        self._addresses = addresses
+        self._routing = NoticeRouting(rules, addresses)
         self._timers = timers
         self._wake = wake_delivery
         self._clock = clock
@@ -71,40 +72,76 @@ class AlertClock:
                 await asyncio.wait_for(stop.wait(), self._timers.tick.total_seconds())
 
     async def tick(self, now: datetime) -> None:
-        queued = await self._remind(now) + await self._digest(now)
+        queued = await self._remind(now) + await self._digest(now) + await self._release_stale(now)
         if queued:
             self._wake.set()
         await self._refresh_gauges(now)
 
     async def _remind(self, now: datetime) -> int:
         t = self._timers
-        due = [alerts.c.state == AlertState.SNOOZED.value, alerts.c.snoozed_until <= now]
-        conditions = [(due[0]) & (due[1])]
+        conditions = [(alerts.c.state == AlertState.SNOOZED.value) & (alerts.c.snoozed_until <= now)]
         if t.repeat_interval is not None:
             stale = alerts.c.last_notified_at <= now - t.repeat_interval
             conditions.append((alerts.c.state == AlertState.OPEN.value) & stale)
-        query = select(alerts).where(or_(*conditions)).limit(500).with_for_update(skip_locked=True)
+        query = (
+            select(alerts)
+            .where(or_(*conditions), alerts.c.inhibited_by.is_(None))  # an inhibited alert waits for its release
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
         count = 0
         async with self._sessions() as session, session.begin():
             for row in (await session.execute(query)).all():
-                existing = ExistingAlert(
-                    AlertState(row.state), Severity(row.severity), row.last_notified_at, row.snoozed_until
+                count += await self._remind_one(session, row, now)
+        return count
+
+    async def _remind_one(self, session: AsyncSession, row: Any, now: datetime) -> int:
+        existing = existing_from(row)
+        decision = on_timer(existing, now, self._timers.repeat_interval)
+        if decision is None:
+            return 0
+        decision = await hold_back(
+            session,
+            decision,
+            account_id=row.account_id,
+            signal_type=row.signal_type,
+            held_before=existing.held,
+            policy=self._routing.policy,
+        )
+        cols = alert_columns(decision, now)
+        if decision.notice is None:
+            await update_alert(session, row.id, cols)
+            return 0
+        await update_alert(session, row.id, cols | {"reminders_sent": row.reminders_sent + 1})
+        await queue_notice(
+            session,
+            alert_id=row.id,
+            cause=f"reminder:{row.id}:{row.reminders_sent + 1}",
+            notice=decision.notice,
+            signal=row.last_signal,
+            destinations=self._routing.destinations(row.last_signal),
+        )
+        return 1
+
+    async def _release_stale(self, now: datetime) -> int:
+        """Held alerts whose critical alert no longer inhibits, e.g. resolved while a warning was being held
+        in a concurrent transaction; normally the resolve itself releases them."""
+        source = alerts.alias("source")
+        stale = (
+            select(source.c.id, source.c.account_id)
+            .join(alerts, alerts.c.inhibited_by == source.c.id)
+            .where(
+                (source.c.severity != Severity.CRITICAL.value)
+                | source.c.state.not_in([AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value])
+            )
+            .distinct()
+        )
+        count = 0
+        async with self._sessions() as session, session.begin():
+            for source_id, account_id in (await session.execute(stale)).all():
+                count += await release_held(
+                    session, source_id=source_id, account_id=account_id, now=now, routing=self._routing
                 )
-                decision = on_timer(existing, now, t.repeat_interval)
-                if decision is None:
-                    continue
-                cols = alert_columns(decision, now) | {"reminders_sent": row.reminders_sent + 1}
-                await update_alert(session, row.id, cols)
-                signal = RiskSignal.model_validate(row.last_signal)
-                await queue_notice(
-                    session,
-                    alert_id=row.id,
-                    cause=f"reminder:{row.id}:{row.reminders_sent + 1}",
-                    notice=Notice.REMINDER,
-                    signal=row.last_signal,
-                    destinations=route_signal(signal, self._rules, self._addresses),
-                )
-                count += 1
         return count
 
     async def _digest(self, now: datetime) -> int:

@@ -7,7 +7,9 @@ is then sent again on restart. The window is one send long and covers at most on
 worker. Email resends carry the same Message-ID and JSON-webhook resends the same X-Churnwatch-Delivery, so
 receivers can drop them; Slack has no such key.
 
-A 429 from a destination pauses every row for that destination (in this process) until its Retry-After.
+Sends are paced per target (pacing.py): the workers of one process start at most one send per
+``min_interval`` to one Slack webhook, so a burst does not meet Slack's 429. A 429 still happens if other
+processes post to the same webhook; its Retry-After then holds every row for that target in this process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.alerter.compose import NoticeComposer
 from services.alerter.notifiers import DeliveryError, Notifier
+from services.alerter.pacing import TargetPacer
 from services.alerter.routing import Channel
 from services.alerter.tables import deliveries
 from shared.clock import Clock, wall_clock
@@ -78,6 +82,7 @@ class DeliveryWorker:
         wake: asyncio.Event,
         concurrency: int = 2,
         idle_poll_seconds: float = 1.0,
+        min_interval: Mapping[Channel, float] | None = None,
         clock: Clock = wall_clock,
     ) -> None:
         self._sessions = sessions
@@ -89,7 +94,9 @@ class DeliveryWorker:
         self._idle_poll = idle_poll_seconds
         self._clock = clock
         self._rng = random.Random()
-        self._paused: dict[str, float] = {}  # target -> monotonic time its Retry-After ends
+        self._min_interval = dict(min_interval or {})  # per channel, e.g. Slack: 1 s per webhook
+        self._pacer = TargetPacer()
+        self._picking = asyncio.Lock()  # choose a row and reserve its target's slot as one step
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
@@ -106,15 +113,15 @@ class DeliveryWorker:
             if not sent_any:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
 
-    def _paused_targets(self) -> list[str]:
-        now = time.monotonic()
-        self._paused = {t: until for t, until in self._paused.items() if until > now}
-        return list(self._paused)
+    def _idle_wait(self) -> float:
+        """Until a held target frees up (a paced row may be waiting for it), at most the idle poll."""
+        free_in = self._pacer.next_free_in(time.monotonic())
+        return self._idle_poll if free_in is None else max(0.005, min(self._idle_poll, free_in))
 
     async def deliver_one(self) -> bool:
-        """Send the oldest due delivery; False when none is due."""
+        """Send the oldest due delivery whose target is free; False when none is."""
         query = (
             select(deliveries)
             .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= func.now())
@@ -122,12 +129,15 @@ class DeliveryWorker:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        if paused := self._paused_targets():
-            query = query.where(deliveries.c.target.not_in(paused))
         async with self._sessions() as session, session.begin():
-            row = (await session.execute(query)).first()
-            if row is None:
-                return False
+            async with self._picking:
+                if held := self._pacer.held(time.monotonic()):
+                    query = query.where(deliveries.c.target.not_in(held))
+                row = (await session.execute(query)).first()
+                if row is None:
+                    return False
+                interval = self._min_interval.get(Channel(row.channel), 0.0)
+                self._pacer.reserve(row.target, time.monotonic(), interval)
             values = await self._attempt(row)
             await session.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
             return True
@@ -140,7 +150,7 @@ class DeliveryWorker:
         except DeliveryError as exc:
             values = self._policy.outcome(row.attempts + 1, exc, self._clock(), self._rng)
             if exc.retry_after:
-                self._paused[row.target] = time.monotonic() + exc.retry_after
+                self._pacer.hold_until(row.target, time.monotonic() + exc.retry_after)
             DELIVERIES.labels(channel.value, "dead" if values["status"] == "dead" else "retry").inc()
             log.warning("delivery %s via %s failed (%s): %s", row.id, channel, values["status"], exc)
             return values

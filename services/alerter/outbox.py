@@ -27,11 +27,19 @@ ALERTS = Counter(
 
 def alert_columns(decision: Decision, now: datetime) -> dict[str, Any]:
     """The alert's columns after a decision. Pure."""
-    cols: dict[str, Any] = {"state": decision.state.value, "severity": decision.severity.value, "updated_at": now}
+    cols: dict[str, Any] = {
+        "state": decision.state.value,
+        "severity": decision.severity.value,
+        "updated_at": now,
+        "inhibited_by": decision.inhibited_by,
+        "held_notice": decision.held.value if decision.held else None,
+    }
     if decision.notice is not None:
         cols["last_notified_at"] = now
-    if decision.notice is Notice.NEW:
+    if Notice.NEW in (decision.notice, decision.held):
         cols.update(opened_at=now, acknowledged_at=None, snoozed_until=None, resolved_at=None, reminders_sent=0)
+    if decision.held is Notice.NEW:
+        cols["last_notified_at"] = None  # reopened while inhibited: nobody has been told yet
     if decision.state is AlertState.RESOLVED:
         cols.update(resolved_at=now, snoozed_until=None)
     if decision.state is AlertState.OPEN:

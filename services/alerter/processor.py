@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerter.lifecycle import AlertState, ExistingAlert, decide
+from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held, stops_inhibiting
+from services.alerter.lifecycle import ExistingAlert, decide
 from services.alerter.outbox import alert_columns, queue_notice, upsert_alert
-from services.alerter.routing import Addresses, RoutingRules, route_signal
+from services.alerter.routing import Addresses, RoutingRules
 from services.alerter.tables import alerts, processed_signals
 from shared.clock import Clock, wall_clock
 from shared.consumer_loop import Rejected
-from shared.signals import RiskSignal, Severity
+from shared.signals import RiskSignal
 
 SIGNALS = Counter("churnwatch_alerter_signals_total", "Signals consumed", ["outcome"])
 
@@ -33,8 +34,7 @@ class AlertingProcessor:
         wake_delivery: asyncio.Event,
         clock: Clock = wall_clock,
     ) -> None:
-        self._rules = rules
-        self._addresses = addresses
+        self._routing = NoticeRouting(rules, addresses)
         self._wake = wake_delivery
         self._clock = clock  # notifications are real time: the wall clock decides reminders, not event time
 
@@ -63,25 +63,37 @@ class AlertingProcessor:
         )
         return (await session.execute(stmt)).first() is not None
 
-    async def _apply(self, session: AsyncSession, signal: RiskSignal) -> None:
+    async def _current(self, session: AsyncSession, signal: RiskSignal) -> ExistingAlert | None:
         row = (
             await session.execute(
-                select(alerts.c.state, alerts.c.severity)
+                select(alerts)
                 .where(alerts.c.account_id == signal.account_id, alerts.c.signal_type == signal.signal_type.value)
                 .with_for_update()
             )
         ).first()
-        existing = ExistingAlert(AlertState(row.state), Severity(row.severity)) if row else None
+        return existing_from(row) if row else None
+
+    async def _apply(self, session: AsyncSession, signal: RiskSignal) -> None:
+        existing = await self._current(session, signal)
         decision = decide(existing, signal)
         if decision is None:
             return
+        decision = await hold_back(
+            session,
+            decision,
+            account_id=signal.account_id,
+            signal_type=signal.signal_type.value,
+            held_before=existing.held if existing else None,
+            policy=self._routing.policy,
+        )
+        now = self._clock()
         payload = signal.model_dump(mode="json")
         alert_id = await upsert_alert(
             session,
             account_id=signal.account_id,
             signal_type=signal.signal_type.value,
             signal=payload,
-            cols=alert_columns(decision, self._clock()),
+            cols=alert_columns(decision, now),
         )
         if decision.notice is not None:
             await queue_notice(
@@ -90,7 +102,11 @@ class AlertingProcessor:
                 cause=signal.signal_id,
                 notice=decision.notice,
                 signal=payload,
-                destinations=route_signal(signal, self._rules, self._addresses),
+                destinations=self._routing.destinations(payload),
+            )
+        if stops_inhibiting(existing, decision):
+            await release_held(
+                session, source_id=alert_id, account_id=signal.account_id, now=now, routing=self._routing
             )
 
     async def after_commit(self) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.alerter.lifecycle import InhibitPolicy
 from shared.accounts import Contact, TouchTier
 from shared.signals import Audience, RiskSignal, Severity, SignalType
 
@@ -96,9 +97,20 @@ class DefaultRoute(_Rule):
     notify: Annotated[list[Notify], Field(min_length=1)]
 
 
+class InhibitRule(_Rule):
+    """An open or acknowledged critical alert holds back its account's other notices at these severities."""
+
+    enabled: bool = True
+    target_severity: Annotated[list[Severity], Field(min_length=1)] = [Severity.WARNING]
+
+    def policy(self) -> InhibitPolicy:
+        return InhibitPolicy(self.enabled, frozenset(self.target_severity))
+
+
 class RoutingRules(_Rule):
     routes: list[Route] = Field(default_factory=list)
     default: DefaultRoute
+    inhibit: InhibitRule = InhibitRule()
     playbooks: dict[SignalType, str] = Field(default_factory=dict)
 
 

@@ -44,6 +44,9 @@ class AlerterSettings(CommonSettings):
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    slack_min_interval_seconds: float = Field(
+        default=1.0, ge=0, description="at most one send per this many seconds to one Slack webhook; 0: unpaced"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> AlerterSettings:

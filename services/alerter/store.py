@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerter.lifecycle import Action, AlertState, apply_action
-from services.alerter.outbox import update_alert
+from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held, stops_inhibiting
+from services.alerter.lifecycle import Action, AlertState, Decision, ExistingAlert, Notice, apply_action
+from services.alerter.outbox import alert_columns, queue_notice, update_alert
 from services.alerter.tables import alerts, deliveries
 
 _ALERT_COLUMNS = [c for c in alerts.c if c.name != "last_signal"]
@@ -70,19 +71,58 @@ async def list_deliveries(session: AsyncSession, status: str | None, limit: int)
 
 
 async def act_on_alert(
-    session: AsyncSession, alert_id: int, action: Action, now: datetime, snooze_for: timedelta
+    session: AsyncSession,
+    alert_id: int,
+    action: Action,
+    now: datetime,
+    snooze_for: timedelta,
+    routing: NoticeRouting | None = None,
 ) -> dict[str, Any]:
-    """Ack, snooze or resolve; raises AlertNotFound or lifecycle.TransitionRefused. Caller commits."""
-    row = (await session.execute(select(alerts.c.state).where(alerts.c.id == alert_id).with_for_update())).first()
+    """Ack, snooze or resolve; raises AlertNotFound or lifecycle.TransitionRefused. Caller commits.
+
+    With ``routing``, resolving sends the same short "resolved" notice a recovery signal does (unless an
+    inhibition holds it back), and a critical alert that is resolved or snoozed releases what it held back.
+    """
+    row = (await session.execute(select(alerts).where(alerts.c.id == alert_id).with_for_update())).first()
     if row is None:
         raise AlertNotFound(alert_id)
-    state = apply_action(AlertState(row.state), action)
+    before = existing_from(row)
+    state = apply_action(before.state, action)
     cols: dict[str, Any] = {"state": state.value, "updated_at": now}
     if action is Action.ACK:
         cols.update(acknowledged_at=now, snoozed_until=None)
     elif action is Action.SNOOZE:
         cols["snoozed_until"] = now + snooze_for
-    elif row.state != AlertState.RESOLVED.value:
+    elif before.state is not AlertState.RESOLVED:
         cols.update(resolved_at=now, snoozed_until=None)
     await update_alert(session, alert_id, cols)
+    if routing is not None:
+        after = Decision(state, before.severity, Notice.RESOLVED if cols.get("resolved_at") else None)
+        await _notify(session, row, before, after, now, routing)
     return await get_alert(session, alert_id)
+
+
+async def _notify(
+    session: AsyncSession, row: Any, before: ExistingAlert, after: Decision, now: datetime, routing: NoticeRouting
+) -> None:
+    if after.notice is not None:
+        decision = await hold_back(
+            session,
+            after,
+            account_id=row.account_id,
+            signal_type=row.signal_type,
+            held_before=before.held,
+            policy=routing.policy,
+        )
+        await update_alert(session, row.id, alert_columns(decision, now))
+        if decision.notice is not None:
+            await queue_notice(
+                session,
+                alert_id=row.id,
+                cause=f"resolve:{row.id}:{int(now.timestamp() * 1000)}",
+                notice=decision.notice,
+                signal=row.last_signal,
+                destinations=routing.destinations(row.last_signal),
+            )
+    if stops_inhibiting(before, after):
+        await release_held(session, source_id=row.id, account_id=row.account_id, now=now, routing=routing)

@@ -31,6 +31,8 @@ alerts = Table(
     Column("snoozed_until", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
+    Column("inhibited_by", BigInteger),  # the critical alert on the same account holding this one's notice back
+    Column("held_notice", String(20)),  # the notice held back, sent when the inhibition ends
 )
 
 # The outbox: one row per (cause, destination), written with the alert and the consumed offset.

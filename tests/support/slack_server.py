@@ -4,7 +4,9 @@ It answers 200 "ok" by default. Tests can script the next answers (500, 429 with
 make it fail every request for a while (``down``), or hold each response for some seconds after it has
 accepted the message (``hold_seconds``: the message counts as received, the sender waits; a crash of the
 sender then lands mid-delivery). Each webhook URL path is one "channel"; other JSON posts (signed
-webhooks) are kept with their headers.
+webhooks) are kept with their headers. With ``rate_limit_seconds`` set it enforces Slack's rate limit: a
+message that arrives sooner than that after the last accepted one on the same path gets 429 + Retry-After 1
+(counted in ``rate_limited``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class SlackWebhookServer:
         self.script: deque[ScriptedAnswer] = deque()
         self.down: ScriptedAnswer | None = None  # while set, every request gets this answer
         self.hold_seconds = 0.0
+        self.rate_limit_seconds = 0.0
+        self.rate_limited = 0
+        self._last_accepted: dict[str, float] = {}  # path -> time.monotonic() of the last accepted message
         self._lock = threading.Lock()
         server = self
 
@@ -86,6 +91,11 @@ class SlackWebhookServer:
             is_slack = path.startswith("/services/")
             if is_slack and not payload.get("text"):
                 return ScriptedAnswer(400, "no_text")
+            now = time.monotonic()
+            if self.rate_limit_seconds and now - self._last_accepted.get(path, -1e9) < self.rate_limit_seconds:
+                self.rate_limited += 1
+                return ScriptedAnswer(429, "rate_limited", {"Retry-After": "1"})
+            self._last_accepted[path] = now
             self.received.append(Received(path, payload, headers, raw, time.time()))
             return ScriptedAnswer(200, "ok")
 
