@@ -21,6 +21,7 @@ from shared.events import Event, encode_event
 from shared.settings import Topics
 
 _PARTITIONER = DefaultPartitioner()
+_REMEMBERED_KEYS = 100_000  # partition of each recent key: murmur2 per message costs more than validating it
 
 
 class KafkaUnavailable(Exception):
@@ -32,21 +33,28 @@ class EventPublisher:
         self._producer = producer
         self._topics = topics
         self._timeout = timeout_seconds
+        self._partition_of: dict[tuple[int, bytes], int] = {}
+        self._partition_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
-    async def publish_events(self, events: Sequence[Event]) -> None:
-        await self._send_all([(self._topics.events, e.account_id, encode_event(e)) for e in events])
+    async def publish_events(self, events: Sequence[Event], values: Sequence[bytes] | None = None) -> None:
+        """``values``: the events as already encoded by the caller (else encoded here)."""
+        encoded = values if values is not None else [encode_event(e) for e in events]
+        await self._send_all(
+            self._topics.events, [(e.account_id.encode(), v) for e, v in zip(events, encoded, strict=True)]
+        )
 
     async def publish_accounts(self, profiles: Sequence[AccountProfile]) -> None:
-        await self._send_all([(self._topics.accounts, p.account_id, p.model_dump_json().encode()) for p in profiles])
+        messages = [(p.account_id.encode(), p.model_dump_json().encode()) for p in profiles]
+        await self._send_all(self._topics.accounts, messages)
 
-    async def _send_all(self, messages: list[tuple[str, str, bytes]]) -> None:
+    async def _send_all(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
         if not messages:
             return
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + self._timeout
         try:
             async with asyncio.timeout_at(deadline):  # waits for metadata and buffer space count too
-                futures = await self._send_batches(messages)
+                futures = await self._send_batches(topic, messages)
             # wait, not gather: delivery futures belong to the producer and must not be cancelled by us
             _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
             if pending:
@@ -59,24 +67,38 @@ class EventPublisher:
         finally:
             PRODUCE_SECONDS.observe(time.perf_counter() - started)
 
-    async def _send_batches(self, messages: list[tuple[str, str, bytes]]) -> list[asyncio.Future[Any]]:
-        """Appends to one record batch per partition, partitioned exactly as the default partitioner would
-        (murmur2 of the account id): the same placement as send(), without a future per message."""
-        futures: list[asyncio.Future[Any]] = []
-        open_batches: dict[tuple[str, int], Any] = {}
-        partition_of: dict[tuple[str, str], int] = {}
-        for topic, key, value in messages:
-            if (topic, key) not in partition_of:
-                partitions = sorted(await self._producer.partitions_for(topic))
-                partition_of[topic, key] = _PARTITIONER(key.encode(), partitions, partitions)
-            target = (topic, partition_of[topic, key])
-            builder = open_batches.get(target) or self._producer.create_batch()
-            if builder.append(timestamp=None, key=key.encode(), value=value) is None:  # full: ship it, start anew
-                futures.append(await self._producer.send_batch(builder, topic, partition=target[1]))
-                builder = self._producer.create_batch()
-                if builder.append(timestamp=None, key=key.encode(), value=value) is None:
-                    raise KafkaUnavailable(f"a {len(value)}-byte message does not fit in a producer batch")
-            open_batches[target] = builder
-        for (topic, partition), builder in open_batches.items():
-            futures.append(await self._producer.send_batch(builder, topic, partition=partition))
-        return futures
+    def _partition(self, partitions: list[int], key: bytes) -> int:
+        """The default partitioner's choice (murmur2 of the account id), remembered per partition count."""
+        remembered = (len(partitions), key)
+        found = self._partition_of.get(remembered)
+        if found is None:
+            if len(self._partition_of) >= _REMEMBERED_KEYS:
+                self._partition_of.clear()
+            found = self._partition_of[remembered] = _PARTITIONER(key, partitions, partitions)
+        return found
+
+    def _fill_batches(self, partitions: list[int], messages: list[tuple[bytes, bytes]]) -> dict[int, list[Any]]:
+        """Record batches per partition, each message placed exactly as send() would place it."""
+        filled: dict[int, list[Any]] = {}
+        for key, value in messages:
+            partition = self._partition(partitions, key)
+            builders = filled.setdefault(partition, [])
+            if not builders or builders[-1].append(timestamp=None, key=key, value=value) is None:
+                builders.append(self._producer.create_batch())  # the first message always fits a new batch
+                builders[-1].append(timestamp=None, key=key, value=value)
+        return filled
+
+    async def _ship(self, topic: str, partition: int, builders: list[Any]) -> list[asyncio.Future[Any]]:
+        # aiokafka's send_batch waits while the partition has a queued batch, taking the time it waited off its
+        # timeout once per wake-up again and again; requests racing for one partition ran it down in well under a
+        # second and answered 503 with Kafka healthy. One sender per partition at a time; our deadline still holds.
+        async with self._partition_locks.setdefault((topic, partition), asyncio.Lock()):
+            return [await self._producer.send_batch(b, topic, partition=partition) for b in builders]
+
+    async def _send_batches(self, topic: str, messages: list[tuple[bytes, bytes]]) -> list[asyncio.Future[Any]]:
+        """One record batch per partition (more when full), shipped to all partitions at once, without a future
+        per message."""
+        partitions = sorted(await self._producer.partitions_for(topic))
+        filled = self._fill_batches(partitions, messages)
+        shipped = await asyncio.gather(*(self._ship(topic, p, builders) for p, builders in filled.items()))
+        return [future for futures in shipped for future in futures]

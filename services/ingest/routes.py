@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ingest.account_store import known_profile, remember_profiles
 from services.ingest.apikeys import Scope
 from services.ingest.auth import Caller, requires
-from services.ingest.body import parse_json, read_body, refuse_nul
+from services.ingest.body import read_body, refuse_nul
 from services.ingest.errors import IngestError, field_errors, unavailable
 from services.ingest.metrics import BATCH_SIZE, count_accepted, count_rejected
 from services.ingest.publisher import EventPublisher, KafkaUnavailable
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import EventRules, InvalidEvents, parse_events
+from services.ingest.validation import EventRules, InvalidEvents, validate_body
 from shared.accounts import AccountProfile, AccountProfileIn
 from shared.events import EVENT_ADAPTER, Event, event_json_schema
 
@@ -83,10 +83,12 @@ def event_rules(settings: IngestSettings) -> EventRules:
     )
 
 
-async def publish_events_or_503(events: Sequence[Event], publisher: EventPublisher, settings: IngestSettings) -> None:
+async def publish_events_or_503(
+    events: Sequence[Event], publisher: EventPublisher, settings: IngestSettings, values: Sequence[bytes] | None = None
+) -> None:
     BATCH_SIZE.observe(len(events))
     try:
-        await publisher.publish_events(events)
+        await publisher.publish_events(events, values)
     except KafkaUnavailable as exc:
         for kind, n in Counter(e.kind for e in events).items():
             count_rejected(kind, "kafka_unavailable", n)
@@ -112,18 +114,15 @@ async def post_events(
     request: Request, _: EventWriter, publisher: PublisherDep, settings: SettingsDep
 ) -> dict[str, Any]:
     body = await read_body(request, settings.max_batch_bytes)
-    now = datetime.now(UTC)
-    payload = parse_json(body)
-    refuse_nul(payload, body)
     try:
-        events = parse_events(payload, now, event_rules(settings), len(body))
+        valid = validate_body(body, datetime.now(UTC), event_rules(settings))
     except InvalidEvents as exc:
         for kind_reason, n in exc.rejected_kinds.items():
             kind, _sep, reason = kind_reason.partition("|")
             count_rejected(kind, reason, n)
         raise
-    await publish_events_or_503(events, publisher, settings)
-    return {"accepted": len(events), "event_ids": [e.event_id for e in events]}
+    await publish_events_or_503(valid.events, publisher, settings, valid.values)
+    return {"accepted": len(valid.events), "event_ids": [e.event_id for e in valid.events]}
 
 
 @router.put("/accounts/{account_id}", status_code=202, summary="Create or replace an account's metadata")

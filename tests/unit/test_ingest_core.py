@@ -88,10 +88,10 @@ def test_event_time_sanity(occurred_at: datetime, policy: Any, outcome: str) -> 
     payload = usage(occurred_at=occurred_at.isoformat())
     if outcome == "rejected":
         with pytest.raises(IngestError) as err:
-            parse_events(payload, NOW, rules, 100)
+            parse_events(payload, NOW, rules)
         assert err.value.fields[0]["path"] == "occurred_at" and err.value.fields[0]["type"] == OUT_OF_RANGE
         return
-    (event,) = parse_events(payload, NOW, rules, 100)
+    (event,) = parse_events(payload, NOW, rules)
     assert event.received_at == NOW
     assert (event.flags or []) == ([OUT_OF_RANGE] if outcome == "flagged" else [])
 
@@ -99,7 +99,7 @@ def test_event_time_sanity(occurred_at: datetime, policy: Any, outcome: str) -> 
 def test_a_batch_with_bad_events_is_refused_whole_naming_each() -> None:
     batch = {"events": [usage("ok"), usage("bad", occurred_at="yesterday"), {"kind": "nope"}]}
     with pytest.raises(IngestError) as err:
-        parse_events(batch, NOW, RULES, 1000)
+        parse_events(batch, NOW, RULES)
     assert err.value.status == 422 and err.value.extra == {"accepted": 0, "rejected_indexes": [1, 2]}
     assert err.value.fields[0]["path"] == "events[1].occurred_at"
     assert err.value.fields[1]["path"] == "events[2]"
@@ -108,10 +108,10 @@ def test_a_batch_with_bad_events_is_refused_whole_naming_each() -> None:
 def test_an_oversized_event_is_named_and_too_many_events_is_413() -> None:
     big = usage("big", properties={"x": "y" * 40_000})
     with pytest.raises(IngestError) as err:
-        parse_events({"events": [usage(), big]}, NOW, RULES, 50_000)
+        parse_events({"events": [usage(), big]}, NOW, RULES)
     assert err.value.status == 413 and err.value.fields[0]["path"] == "events[1]"
     with pytest.raises(IngestError) as err:
-        parse_events({"events": [usage(str(i)) for i in range(2501)]}, NOW, RULES, 10)
+        parse_events({"events": [usage(str(i)) for i in range(2501)]}, NOW, RULES)
     assert err.value.status == 413
 
 
@@ -186,7 +186,7 @@ event_like = st.fixed_dictionaries(
 @given(st.one_of(json_values, event_like, st.fixed_dictionaries({"events": st.lists(event_like, max_size=5)})))
 def test_any_payload_is_either_valid_events_or_a_4xx_naming_fields(payload: Any) -> None:
     try:
-        events = parse_events(payload, NOW, RULES, 100)
+        events = parse_events(payload, NOW, RULES)
     except IngestError as err:
         assert 400 <= err.status < 500 and err.fields
         return
