@@ -27,8 +27,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import consumer_offsets
@@ -44,6 +43,10 @@ ASSIGNED = Gauge("churnwatch_consumer_assigned_partitions", "Partitions assigned
 
 class Fenced(Exception):
     """Another instance already committed past this batch's start: its effects must not be written."""
+
+
+class _Stale(Exception):
+    """The partitions were sought to their stored offsets (a rebalance) after the batch was polled."""
 
 
 @dataclass(frozen=True)
@@ -82,41 +85,47 @@ async def load_offsets(
     return {tp: off for tp, off in stored.items() if tp in wanted}
 
 
+# One statement for all of a batch's partitions: rows are upserted in (topic, partition) order, so two
+# instances racing for the same partitions take the row locks in the same order (no deadlock), and each
+# row moves only if its stored offset is not already past the batch's first offset for that partition.
+_CLAIM = text(
+    "WITH wanted AS (SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]),"
+    " CAST(:first AS bigint[]), CAST(:following AS bigint[])) AS w(topic, partition, first_offset, next_offset))"
+    " INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
+    " SELECT :group_id, topic, partition, next_offset FROM wanted ORDER BY topic, partition"
+    " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
+    " WHERE consumer_offsets.next_offset <= (SELECT w.first_offset FROM wanted w"
+    " WHERE w.topic = excluded.topic AND w.partition = excluded.partition)"
+    " RETURNING topic, partition"
+)
+
+
 async def claim_offsets(
     session: AsyncSession, group_id: str, first: dict[TopicPartition, int], following: dict[TopicPartition, int]
 ) -> None:
     """Move each partition's stored offset to ``following`` unless it is already past ``first``; else Fenced.
 
-    The upsert takes the row lock, so two instances racing for one partition serialise here, in
-    partition order (no deadlock), and the second sees the first's offset.
+    The upsert takes the row locks, so two instances racing for one partition serialise here and the second
+    sees the first's offset.
     """
-    for tp in sorted(first, key=lambda t: (t.topic, t.partition)):
-        stmt = insert(consumer_offsets).values(
-            group_id=group_id, topic=tp.topic, partition=tp.partition, next_offset=following[tp]
-        )
-        claim = stmt.on_conflict_do_update(
-            index_elements=["group_id", "topic", "partition"],
-            set_={"next_offset": stmt.excluded.next_offset},
-            where=consumer_offsets.c.next_offset <= first[tp],
-        ).returning(consumer_offsets.c.next_offset)
-        if (await session.execute(claim)).first() is None:
-            raise Fenced(f"{tp.topic}[{tp.partition}] was already committed past offset {first[tp]}")
-
-
-async def save_offsets(session: AsyncSession, group_id: str, offsets: dict[TopicPartition, int]) -> None:
-    if not offsets:
+    if not first:
         return
-    stmt = insert(consumer_offsets).values(
-        [
-            {"group_id": group_id, "topic": tp.topic, "partition": tp.partition, "next_offset": off}
-            for tp, off in offsets.items()
-        ]
+    parts = sorted(first, key=lambda t: (t.topic, t.partition))
+    claimed = await session.execute(
+        _CLAIM,
+        {
+            "group_id": group_id,
+            "topics": [tp.topic for tp in parts],
+            "partitions": [tp.partition for tp in parts],
+            "first": [first[tp] for tp in parts],
+            "following": [following[tp] for tp in parts],
+        },
     )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["group_id", "topic", "partition"], set_={"next_offset": stmt.excluded.next_offset}
-        )
-    )
+    moved = {TopicPartition(r.topic, r.partition) for r in claimed}
+    lost = [tp for tp in parts if tp not in moved]
+    if lost:
+        tp = lost[0]
+        raise Fenced(f"{tp.topic}[{tp.partition}] was already committed past offset {first[tp]}")
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -171,6 +180,10 @@ class ConsumerLoop:
         self.batch_lock = asyncio.Lock()
         self.fenced_batches = 0
         self.committed_batches = 0
+        self.stale_batches = 0
+        self._seeks = 0  # bumped by every seek: records polled before one may be stale
+        self._kafka_commit: asyncio.Task[None] | None = None
+        self._kafka_pending: dict[TopicPartition, int] = {}
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -187,11 +200,14 @@ class ConsumerLoop:
     async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
         async with self._sessions() as session:
             stored = await load_offsets(session, self.group_id, partitions)
+        missing = [tp for tp in partitions if tp not in stored]
+        if missing:
+            # explicit offsets rather than seek_to_beginning: its reset is applied later, asynchronously, and
+            # could rewind a partition whose first records were already polled (and then committed)
+            stored |= await self.consumer.beginning_offsets(missing)
         for tp in partitions:
-            if tp in stored:
-                self.consumer.seek(tp, stored[tp])
-            else:
-                await self.consumer.seek_to_beginning(tp)
+            self.consumer.seek(tp, stored[tp])
+        self._seeks += 1
         ASSIGNED.labels(self.group_id).set(len(self.consumer.assignment()))
         log.info("%s assigned %s", self.group_id, sorted((tp.topic, tp.partition) for tp in partitions))
 
@@ -206,26 +222,34 @@ class ConsumerLoop:
                 polled = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
                 records = [r for part in polled.values() for r in part]
                 if records:
-                    await self._handle_with_retry(records, stop)
+                    batch = _Batch(records, _offset_spans(polled), polled_at_seek=self._seeks)
+                    await self._handle_with_retry(batch, stop)
                 else:
                     await self.processor.on_idle()
         finally:
             self.running = False
+            await self._await_kafka_commit()
             await self._consumer.stop()
 
-    async def _handle_with_retry(self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event) -> None:
+    async def _handle_with_retry(self, batch: _Batch, stop: asyncio.Event) -> None:
+        records = batch.records
         backoff = self._retry_backoff_s
         while True:
             try:
-                await self._handle(records)
+                await self._handle(batch)
                 self.last_error = None
                 return
-            except Fenced as exc:
-                self.fenced_batches += 1
-                RECORDS.labels(self.group_id, "fenced").inc(len(records))
-                log.warning("%s: batch dropped, %s; seeking to the stored offsets", self.group_id, exc)
+            except (_Stale, Fenced) as exc:
+                # Nothing of the batch was written; its records not yet committed are read again from the
+                # stored offsets (a rebalance's seek already went there, and seeking again is harmless).
+                if isinstance(exc, Fenced):
+                    self.fenced_batches += 1
+                    log.warning("%s: batch dropped, %s; seeking to the stored offsets", self.group_id, exc)
+                else:
+                    self.stale_batches += 1
+                RECORDS.labels(self.group_id, "fenced" if isinstance(exc, Fenced) else "stale").inc(len(records))
                 owned = self.consumer.assignment()
-                await self.seek_to_stored([tp for tp in _next_offsets(records) if tp in owned])
+                await self.seek_to_stored([tp for tp in batch.spans if tp in owned])
                 return
             except Exception as exc:  # PostgreSQL or Kafka trouble: nothing committed, so replay the batch
                 BATCH_FAILURES.labels(self.group_id).inc()
@@ -236,27 +260,44 @@ class ConsumerLoop:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _handle(self, batch: _Batch) -> None:
         started = time.perf_counter()
-        next_offsets = _next_offsets(records)
+        next_offsets = batch.following()
         async with self.batch_lock:
-            rejected = await self._commit_batch(records, next_offsets)
+            if self._seeks != batch.polled_at_seek:
+                raise _Stale()
+            rejected = await self._commit_batch(batch)
         self.committed_batches += 1
         await self.processor.after_commit()
-        RECORDS.labels(self.group_id, "processed").inc(len(records) - len(rejected))
+        RECORDS.labels(self.group_id, "processed").inc(len(batch.records) - len(rejected))
         RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected))
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
-        try:
-            await self.consumer.commit(next_offsets)
-        except Exception as exc:  # only lag monitoring depends on it; PostgreSQL has the truth
-            log.info("%s: Kafka offset commit skipped: %s", self.group_id, exc)
+        await self._commit_to_kafka(next_offsets)
 
-    async def _commit_batch(
-        self, records: list[ConsumerRecord[bytes, bytes]], next_offsets: dict[TopicPartition, int]
-    ) -> list[Rejected]:
+    async def _commit_to_kafka(self, offsets: dict[TopicPartition, int]) -> None:
+        """Only lag monitoring reads Kafka's committed offsets (PostgreSQL has the truth), so the batch does not
+        wait for the broker: one commit is in flight at a time, and it carries the newest offsets when done."""
+        for tp, off in offsets.items():
+            self._kafka_pending[tp] = max(off, self._kafka_pending.get(tp, 0))
+        if self._kafka_commit is None or self._kafka_commit.done():
+            self._kafka_commit = asyncio.create_task(self._commit_pending())
+
+    async def _commit_pending(self) -> None:
+        while self._kafka_pending:
+            offsets, self._kafka_pending = self._kafka_pending, {}
+            try:
+                await self.consumer.commit(offsets)
+            except Exception as exc:
+                log.info("%s: Kafka offset commit skipped: %s", self.group_id, exc)
+
+    async def _await_kafka_commit(self) -> None:
+        if self._kafka_commit is not None:  # its own failures are logged (or it was cancelled with the loop)
+            await asyncio.gather(self._kafka_commit, return_exceptions=True)
+
+    async def _commit_batch(self, batch: _Batch) -> list[Rejected]:
         async with self._sessions() as session, session.begin():
-            await claim_offsets(session, self.group_id, _first_offsets(records), next_offsets)
-            rejected = await self.processor.process(session, records)
+            await claim_offsets(session, self.group_id, batch.first(), batch.following())
+            rejected = await self.processor.process(session, batch.records)
             for bad in rejected:
                 r = bad.record
                 await self._dead_letter.publish(
@@ -270,17 +311,21 @@ class ConsumerLoop:
         return rejected
 
 
-def _next_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
-    out: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        out[tp] = max(out.get(tp, 0), r.offset + 1)
-    return out
+@dataclass(frozen=True)
+class _Batch:
+    records: list[ConsumerRecord[bytes, bytes]]
+    spans: dict[TopicPartition, tuple[int, int]]  # each partition's first and last offset in the batch
+    polled_at_seek: int
+
+    def first(self) -> dict[TopicPartition, int]:
+        return {tp: first for tp, (first, _) in self.spans.items()}
+
+    def following(self) -> dict[TopicPartition, int]:
+        return {tp: last + 1 for tp, (_, last) in self.spans.items()}
 
 
-def _first_offsets(records: Iterable[ConsumerRecord[bytes, bytes]]) -> dict[TopicPartition, int]:
-    out: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        out[tp] = min(out.get(tp, r.offset), r.offset)
-    return out
+def _offset_spans(
+    polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> dict[TopicPartition, tuple[int, int]]:
+    """A poll returns each partition's records in offset order, so its ends are its first and last record."""
+    return {tp: (recs[0].offset, recs[-1].offset) for tp, recs in polled.items() if recs}

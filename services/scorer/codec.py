@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from services.scorer.windows import AccountState, DayBucket
@@ -17,18 +18,20 @@ _DAY_FIELDS = [f.name for f in fields(DayBucket)]
 _BITMAPS = {"users", "features"}
 
 
-def _number(v: float) -> float | int:
-    return int(v) if float(v).is_integer() else v
+_DAY_VALUES = attrgetter(*_DAY_FIELDS)
+_BITMAP_AT = frozenset(i for i, name in enumerate(_DAY_FIELDS) if name in _BITMAPS)
 
 
 def _day_to_json(b: DayBucket) -> list[Any]:
-    out: list[Any] = []
-    for name in _DAY_FIELDS:
-        v = getattr(b, name)
-        out.append(format(v, "x") if name in _BITMAPS else _number(v))
-    while out and out[-1] in (0, "0"):
-        out.pop()
-    return out
+    # every account's days are written on every batch that touches it, so this is kept to one pass
+    values = _DAY_VALUES(b)
+    n = len(values)
+    while n and not values[n - 1]:  # trailing zeros (and empty bitmaps) are trimmed
+        n -= 1
+    return [
+        format(v, "x") if i in _BITMAP_AT else (int(v) if v.__class__ is float and v.is_integer() else v)
+        for i, v in enumerate(values[:n])
+    ]
 
 
 def _day_from_json(values: list[Any]) -> DayBucket:

@@ -60,6 +60,9 @@ class ScoringProcessor:
         self._prune_interval_s = prune_interval_s
         self._last_prune = time.monotonic()
         self.owned_partitions: Callable[[], Collection[int]] = lambda: ()
+        # True while the outbox may hold rows: at start (a previous run may have left some), after a batch
+        # queued signals, and while a publish found a full page. Other batches skip the outbox query.
+        self._outbox_pending = True
 
     async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
         rejected: list[Rejected] = []
@@ -131,6 +134,8 @@ class ScoringProcessor:
         await store.save_health(session, health_rows)
         await store.save_score_history(session, history_rows)
         await store.queue_signals(session, signals)
+        if signals:
+            self._outbox_pending = True
 
     async def sweep(self) -> int:
         """Re-evaluate idle accounts of this instance's partitions at the clock; returns how many."""
@@ -171,7 +176,8 @@ class ScoringProcessor:
         return gone
 
     async def after_commit(self) -> None:
-        await self.publish_outbox()
+        if self._outbox_pending:
+            await self.publish_outbox()
         await self._maybe_sweep()
 
     async def on_idle(self) -> None:
@@ -184,6 +190,17 @@ class ScoringProcessor:
     async def publish_outbox(self, limit: int = 1000) -> int:
         """Publish queued signals, then delete them. A crash in between republishes the same signal ids,
         which the alerter drops, so each signal takes effect once."""
+        self._outbox_pending = False  # set again by a batch that queues signals meanwhile
+        try:
+            published = await self._publish_page(limit)
+        except BaseException:
+            self._outbox_pending = True
+            raise
+        if published >= limit:
+            self._outbox_pending = True
+        return published
+
+    async def _publish_page(self, limit: int) -> int:
         async with self.sessions() as session, session.begin():
             rows = (
                 await session.execute(
@@ -212,5 +229,8 @@ class ScoringProcessor:
 def _watermarks(events: Iterable[tuple[Event, int]]) -> dict[int, datetime]:
     out: dict[int, datetime] = {}
     for e, p in events:
-        out[p] = max(out.get(p, e.occurred_at), e.occurred_at)
+        at = e.occurred_at
+        known = out.get(p)
+        if known is None or at > known:
+            out[p] = at
     return out

@@ -22,10 +22,15 @@ from shared.accounts import AccountProfile
 from shared.events import Event
 from shared.signals import RiskSignal
 
+# Inserts the batch's ids and answers with the positions (1-based) of those already there: one row and, as
+# duplicates are rare, a short array, rather than a row per new id for the driver to build and compare.
 _INSERT_SEEN = text(
-    "INSERT INTO seen_events (account_id, event_id, occurred_on)"
-    " SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:ids AS text[]), CAST(:days AS date[]))"
-    " ON CONFLICT DO NOTHING RETURNING account_id, event_id"
+    "WITH batch AS (SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:ids AS text[]), CAST(:days AS date[]))"
+    " WITH ORDINALITY AS b(account_id, event_id, occurred_on, position)),"
+    " fresh AS (INSERT INTO seen_events (account_id, event_id, occurred_on)"
+    " SELECT account_id, event_id, occurred_on FROM batch ON CONFLICT DO NOTHING RETURNING account_id, event_id)"
+    " SELECT coalesce(array_agg(position), '{}') FROM batch"
+    " WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.account_id = batch.account_id AND f.event_id = batch.event_id)"
 )
 _HEALTH_COLUMNS = (
     ("account_id", "text"),
@@ -75,7 +80,7 @@ async def first_sightings(session: AsyncSession, events: list[Event]) -> list[Ev
     if not unique:
         return []
     # One array parameter per column: a multi-row VALUES costs SQLAlchemy a compile per distinct row count.
-    rows = await session.execute(
+    seen_before = await session.execute(
         _INSERT_SEEN,
         {
             "accounts": [a for a, _ in unique],
@@ -83,8 +88,10 @@ async def first_sightings(session: AsyncSession, events: list[Event]) -> list[Ev
             "days": [e.occurred_at.date() for e in unique.values()],
         },
     )
-    inserted = {(row.account_id, row.event_id) for row in rows}
-    return [e for key, e in unique.items() if key in inserted]
+    duplicates = set(seen_before.scalar_one())
+    if not duplicates:
+        return list(unique.values())
+    return [e for position, e in enumerate(unique.values(), 1) if position not in duplicates]
 
 
 async def load_records(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountRecord]:

@@ -15,6 +15,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from shared.events import (
     Event,
@@ -31,6 +32,7 @@ from shared.events import UsageAction as UA
 USER_BITS = 256
 FEATURE_BITS = 64
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = _EPOCH.date()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def at_minute(minute: int) -> datetime:
     return _EPOCH + timedelta(minutes=minute)
 
 
+@lru_cache(maxsize=1 << 16)  # the same users and features come back in event after event
 def hash_bit(value: str, bits: int) -> int:
     return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=4).digest(), "big") % bits
 
@@ -127,22 +130,29 @@ def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_
         state.late_events += 1
         return False
     at = event.occurred_at
-    day = state.bucket(at.date())
-    previous_day = state.watermark.date() if state.watermark else None
-    state.watermark = at if state.watermark is None else max(state.watermark, at)
-    in_current = at.date() > state.watermark.date() - timedelta(days=rules.current_days)
+    on = at.date()
+    day = state.bucket(on)
+    wm = state.watermark
+    previous_day = wm.date() if wm is not None else None
+    if wm is None or at > wm:
+        state.watermark = wm = at
+    wm_day = wm.date()
+    in_current = on > wm_day - timedelta(days=rules.current_days)
     if event.user_id and in_current:
         day.users |= 1 << hash_bit(event.user_id, USER_BITS)
-    if isinstance(event, UsageEvent):
+    # exact types: cheaper than isinstance on pydantic's ABC-based models, and the schema has no subclasses
+    if type(event) is UsageEvent:
         _apply_usage(state, day, event, rules, in_current)
-    elif isinstance(event, TicketEvent):
+    elif type(event) is TicketEvent:
         _apply_ticket(state, day, event)
-    elif isinstance(event, FeedbackEvent):
+    elif type(event) is FeedbackEvent:
         _apply_feedback(state, day, event)
-    elif isinstance(event, LifecycleEvent):
+    elif type(event) is LifecycleEvent:
         _apply_lifecycle(state, event)
-    if state.watermark.date() != previous_day:  # what prune drops depends only on the watermark's day
-        prune(state, state.watermark.date(), rules)
+    if previous_day is None:
+        prune(state, wm_day, rules)
+    elif wm_day != previous_day:  # what prune drops depends only on the watermark's day
+        _prune_moved(state, previous_day, wm_day, rules)
     return True
 
 
@@ -219,12 +229,41 @@ def prune(state: AccountState, as_of: date, rules: WindowRules) -> None:
     """Drop what no window will read again: days past the horizon, bitmaps older than the current window."""
     oldest = as_of - timedelta(days=rules.horizon_days)
     bitmap_from = as_of - timedelta(days=rules.current_days - 1)
-    for d in list(state.days):
+    gone = []
+    for d, b in state.days.items():
         if d < oldest:
-            del state.days[d]
-        elif d < bitmap_from:
-            state.days[d].users = state.days[d].features = 0
-    horizon_minute = minute_of(datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC))
+            gone.append(d)
+        elif d < bitmap_from and (b.users or b.features):
+            b.users = b.features = 0
+    for d in gone:
+        del state.days[d]
+    _prune_tickets(state, oldest)
+
+
+def _prune_moved(state: AccountState, before: date, now: date, rules: WindowRules) -> None:
+    """``prune(state, now)`` for a state already pruned at ``before``: only the days that left the horizon or
+    the current window in between are touched (a replay moves the watermark day after day).
+
+    Falls back to the full prune when that is not cheaper, or when the state holds a day ``prune(before)``
+    would have dropped (the rules changed, or a grace longer than the horizon let an old event in).
+    """
+    moved = (now - before).days
+    oldest_before = before - timedelta(days=rules.horizon_days)
+    if moved >= len(state.days) or min(state.days) < oldest_before:
+        prune(state, now, rules)
+        return
+    bitmap_from_before = before - timedelta(days=rules.current_days - 1)
+    for n in range(moved):
+        state.days.pop(oldest_before + timedelta(days=n), None)
+        b = state.days.get(bitmap_from_before + timedelta(days=n))
+        if b is not None:
+            b.users = b.features = 0
+    _prune_tickets(state, now - timedelta(days=rules.horizon_days))
+
+
+def _prune_tickets(state: AccountState, oldest: date) -> None:
+    horizon_minute = (oldest - _EPOCH_DAY).days * 24 * 60  # minute_of(midnight UTC of ``oldest``)
     for tickets in (state.open_tickets, state.early_resolutions):
-        for k in [k for k, m in tickets.items() if m < horizon_minute]:
-            del tickets[k]
+        if tickets and min(tickets.values()) < horizon_minute:
+            for k in [k for k, m in tickets.items() if m < horizon_minute]:
+                del tickets[k]

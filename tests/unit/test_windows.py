@@ -267,3 +267,45 @@ def test_young_account_baseline_is_averaged_over_the_days_it_existed(history_day
     events = [usage(d * 100 + k, d) for d in range(history_days) for k in range(5)]
     m = window_metrics(fold(events), (DAY0 + timedelta(days=history_days)).date(), RULES)
     assert m.usage_ratio == ratio
+
+
+_far_event = st.builds(
+    lambda i, d, user, kind: {
+        "u": lambda: usage(2 * i, d / 2, user=user),
+        "f": lambda: usage(2 * i + 1, d / 2, action="feature_used", feature=user, user=user, quantity=2),
+        "t": lambda: ticket(i, d / 2),
+        "r": lambda: ticket(i, d / 2, action="resolved", csat=3),
+    }[kind](),
+    st.integers(0, 10**4),
+    st.integers(0, 100),  # watermark steps small and large, late events, days leaving a 20-day horizon
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.sampled_from(["u", "f", "t", "r"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_far_event, max_size=60),
+    st.sampled_from([RULES, WindowRules(current_days=3, horizon_days=20, grace_days=5)]),
+)
+def test_every_fold_leaves_the_state_as_pruned_as_a_full_prune(events: list[Event], rules: WindowRules) -> None:
+    state = AccountState()
+    for e in events:
+        apply_event(state, e, rules)
+        assert state.watermark is not None
+        before = state_to_json(state)
+        prune(state, state.watermark.date(), rules)  # the incremental prune left nothing for it to do
+        assert state_to_json(state) == before
+
+
+def test_a_replay_day_by_day_keeps_only_the_horizon() -> None:
+    rules = WindowRules(current_days=3, horizon_days=20)
+    state = fold([usage(d, d) for d in range(60)], rules)
+    assert sorted(state.days) == [day(d) for d in range(39, 60)]
+    assert [d for d, b in state.days.items() if b.users] == [day(d) for d in range(57, 60)]
+
+
+def test_a_changed_horizon_still_drops_the_days_now_past_it() -> None:
+    state = fold([usage(1, 0), usage(2, 50)], WindowRules(horizon_days=90))
+    apply_event(state, usage(3, 51), WindowRules(horizon_days=30))
+    assert list(state.days) == [day(50), day(51)]
