@@ -17,17 +17,12 @@ import asyncio
 import re
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess
-from shared.db import build_engine
-from shared.kafka import create_topics
-from shared.migrate import upgrade_async
-from shared.settings import CommonSettings
+from services.demo.sandbox import private_sandbox
 from shared.signals import RiskSignal
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import free_port
@@ -108,45 +103,31 @@ async def _phase(
 
 
 async def _bench(paced: int, rate: float, burst: int, slack_interval: float) -> None:
-    tag = uuid.uuid4().hex[:8]
-    env = {"CHURNWATCH_TOPIC_PREFIX": f"bench-{tag}", "CHURNWATCH_DATABASE_SCHEMA": f"bench_{tag}"}
-    settings = CommonSettings(
-        topic_prefix=env["CHURNWATCH_TOPIC_PREFIX"], database_schema=env["CHURNWATCH_DATABASE_SCHEMA"]
-    )
-    await upgrade_async(settings)
-    await create_topics(settings)
-    slack = SlackWebhookServer().start()
-    slack.rate_limit_seconds = 0.9
-    env |= {
-        "CHURNWATCH_SLACK_WEBHOOK_URL": slack.url,
-        "CHURNWATCH_EMAIL_ENABLED": "false",
-        "CHURNWATCH_LOG_LEVEL": "ERROR",
-    }
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
-    engine = build_engine(settings)
-    topic = settings.topics.signals
-    try:
-        await producer.start()
-        paced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": str(slack_interval)}
-        await _phase(
-            paced_env,
-            slack,
-            producer,
-            topic,
-            [
+    async with private_sandbox("bench") as (name, settings):
+        tag = name.topic_prefix.rsplit("-", 1)[1]
+        slack = SlackWebhookServer().start()
+        slack.rate_limit_seconds = 0.9
+        env = name.env | {
+            "CHURNWATCH_SLACK_WEBHOOK_URL": slack.url,
+            "CHURNWATCH_EMAIL_ENABLED": "false",
+            "CHURNWATCH_LOG_LEVEL": "ERROR",
+        }
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
+        topic = settings.topics.signals
+        try:
+            await producer.start()
+            paced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": str(slack_interval)}
+            phases = [
                 ("warm-up", f"warm{tag}", 2, rate),
                 (f"paced at {rate:g}/s, pacing {slack_interval:g} s", f"paced{tag}", paced, rate),
-                (f"burst, pacing {slack_interval:g} s", f"burst{tag}", burst, 0),
-            ],
-        )
-        unpaced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": "0"}
-        await _phase(unpaced_env, slack, producer, topic, [("burst, pacing off", f"raw{tag}", burst, 0)])
-    finally:
-        await producer.stop()
-        slack.stop()
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        await engine.dispose()
+                (f"burst, pacing {slack_interval:g} s", f"burst{tag}", burst, 0.0),
+            ]
+            await _phase(paced_env, slack, producer, topic, phases)
+            unpaced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": "0"}
+            await _phase(unpaced_env, slack, producer, topic, [("burst, pacing off", f"raw{tag}", burst, 0.0)])
+        finally:
+            await producer.stop()
+            slack.stop()
 
 
 def main(argv: list[str]) -> None:

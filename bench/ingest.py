@@ -12,20 +12,16 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess
+from services.demo.sandbox import private_sandbox
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
-from shared.db import build_engine
-from shared.kafka import create_topics
-from shared.migrate import upgrade_async
 from shared.settings import CommonSettings
 from tests.support.smtp_server import free_port
 
@@ -128,31 +124,23 @@ def report(events: int, batch: int, timings: list[tuple[float, float]]) -> None:
 
 
 async def run(events: int, batch: int, rounds: int) -> None:
-    tag = uuid.uuid4().hex[:8]
-    settings = CommonSettings(topic_prefix=f"bench-{tag}", database_schema=f"bench_{tag}", events_partitions=6)
-    await upgrade_async(settings)
-    await create_topics(settings)
-    key = await issue_key(settings, name="bench", scopes=frozenset({Scope.WRITE_EVENTS}))
-    env = {
-        "CHURNWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "CHURNWATCH_DATABASE_SCHEMA": settings.database_schema,
-        "CHURNWATCH_LOG_LEVEL": "WARNING",
-        "CHURNWATCH_RATE_LIMIT_PER_SECOND": "100000",
-        "CHURNWATCH_RATE_LIMIT_BURST": "100000",
-    }
-    ingest = ServiceProcess("ingest", env, free_port()).start()
-    try:
-        await asyncio.to_thread(ingest.wait_ready, 60)
-        warmup = make_batches(batch * CONCURRENCY, batch)
-        await bench_ingest(ingest.url, key, warmup)
-        await bench_raw(settings, warmup)
-        timings = await measure_rounds(settings, ingest.url, key, make_batches(events, batch), rounds)
-    finally:
-        ingest.stop()
-        engine = build_engine(settings)
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        await engine.dispose()
+    async with private_sandbox("bench", events_partitions=6) as (name, settings):
+        key = await issue_key(settings, name="bench", scopes=frozenset({Scope.WRITE_EVENTS}))
+        env = {
+            **name.env,
+            "CHURNWATCH_LOG_LEVEL": "WARNING",
+            "CHURNWATCH_RATE_LIMIT_PER_SECOND": "100000",
+            "CHURNWATCH_RATE_LIMIT_BURST": "100000",
+        }
+        ingest = ServiceProcess("ingest", env, free_port()).start()
+        try:
+            await asyncio.to_thread(ingest.wait_ready, 60)
+            warmup = make_batches(batch * CONCURRENCY, batch)
+            await bench_ingest(ingest.url, key, warmup)
+            await bench_raw(settings, warmup)
+            timings = await measure_rounds(settings, ingest.url, key, make_batches(events, batch), rounds)
+        finally:
+            ingest.stop()
     report(events, batch, timings)
 
 

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,13 +27,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.demo.processes import ServiceProcess
+from services.demo.sandbox import private_sandbox
 from services.scorer.app import build_loop, scoring_config
 from services.scorer.processor import ScoringProcessor
 from services.scorer.settings import ScorerSettings
 from shared.db import build_engine, session_factory
 from shared.events import decode_event
-from shared.kafka import DeadLetterPublisher, create_topics
-from shared.migrate import upgrade_async
+from shared.kafka import DeadLetterPublisher
 from tests.support.scorer_stream import end_offsets, stored_offsets
 from tests.support.smtp_server import free_port
 
@@ -177,43 +176,47 @@ async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str,
 
 
 async def run(events: int, accounts: int, restart_accounts: int) -> None:
-    tag = uuid.uuid4().hex[:8]
-    env = {"CHURNWATCH_TOPIC_PREFIX": f"bench-{tag}", "CHURNWATCH_DATABASE_SCHEMA": f"bench_{tag}"}
-    settings = ScorerSettings(
-        topic_prefix=env["CHURNWATCH_TOPIC_PREFIX"], database_schema=env["CHURNWATCH_DATABASE_SCHEMA"]
+    async with private_sandbox("bench") as (name, _):
+        settings = ScorerSettings(topic_prefix=name.topic_prefix, database_schema=name.schema)
+        engine = build_engine(settings)
+        try:
+            await _measure(settings, engine, name.env, events, accounts, restart_accounts)
+        finally:
+            await engine.dispose()
+
+
+async def _measure(
+    settings: ScorerSettings,
+    engine: AsyncEngine,
+    env: dict[str, str],
+    events: int,
+    accounts: int,
+    restart_accounts: int,
+) -> None:
+    records = _events(events, accounts)
+    await _produce(settings, records)
+    raw = await _raw(settings, len(records))
+    decoded = await _raw(settings, len(records), decode=True)
+    scored, batches, fenced, stale = await _scorer(settings, engine, len(records))
+    print(f"events: {len(records)} for {accounts} accounts, {settings.events_partitions} partitions")
+    print(f"raw aiokafka consumer:   {raw:10.0f} events/s")
+    print(f"raw + pydantic decode:   {decoded:10.0f} events/s  (the ceiling of any Python consumer here)")
+    print(f"scorer end to end:       {scored:10.0f} events/s")
+    print(
+        f"scorer batches committed: {batches} of up to {settings.max_batch} events (fenced: {fenced},"
+        f" dropped as polled before a rebalance's seek: {stale})"
     )
-    await upgrade_async(settings)
-    await create_topics(settings)
-    engine = build_engine(settings)
-    try:
-        records = _events(events, accounts)
-        await _produce(settings, records)
-        raw = await _raw(settings, len(records))
-        decoded = await _raw(settings, len(records), decode=True)
-        scored, batches, fenced, stale = await _scorer(settings, engine, len(records))
-        print(f"events: {len(records)} for {accounts} accounts, {settings.events_partitions} partitions")
-        print(f"raw aiokafka consumer:   {raw:10.0f} events/s")
-        print(f"raw + pydantic decode:   {decoded:10.0f} events/s  (the ceiling of any Python consumer here)")
-        print(f"scorer end to end:       {scored:10.0f} events/s")
-        print(
-            f"scorer batches committed: {batches} of up to {settings.max_batch} events (fenced: {fenced},"
-            f" dropped as polled before a rebalance's seek: {stale})"
-        )
-        print(f"ratio scorer/raw:        {scored / raw:10.2f}  (target >= 0.5)")
-        print(f"ratio scorer/raw+decode: {scored / decoded:10.2f}")
-        avg_json, max_json, avg_pg, max_pg = await _state_size(engine)
-        print(f"state per account (JSON text, state+history): avg {avg_json:.0f} B, max {max_json} B")
-        print(f"state per account (pg_column_size):           avg {avg_pg:.0f} B, max {max_pg} B  (target <= 2048)")
-        await _fill(engine, restart_accounts)
-        ready, live = await _restart(settings, engine, env)
-        print(
-            f"restart with {restart_accounts} accounts: /readyz 200 after {ready:.2f} s,"
-            f" new event processed after {live:.2f} s  (target < 10 s)"
-        )
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        await engine.dispose()
+    print(f"ratio scorer/raw:        {scored / raw:10.2f}  (target >= 0.5)")
+    print(f"ratio scorer/raw+decode: {scored / decoded:10.2f}")
+    avg_json, max_json, avg_pg, max_pg = await _state_size(engine)
+    print(f"state per account (JSON text, state+history): avg {avg_json:.0f} B, max {max_json} B")
+    print(f"state per account (pg_column_size):           avg {avg_pg:.0f} B, max {max_pg} B  (target <= 2048)")
+    await _fill(engine, restart_accounts)
+    ready, live = await _restart(settings, engine, env)
+    print(
+        f"restart with {restart_accounts} accounts: /readyz 200 after {ready:.2f} s,"
+        f" new event processed after {live:.2f} s  (target < 10 s)"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -7,23 +7,20 @@ run starts from nothing and fires its alerts again; the previous runs' topics an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
 from services.demo.processes import REPO_ROOT, SERVICE_PORTS, running
+from services.demo.sandbox import SandboxName, delete_topics, drop_schemas, prepare
 from services.demo.sender import simulate
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from shared.db import build_engine
-from shared.kafka import create_topics
-from shared.migrate import upgrade
 from shared.settings import CommonSettings
 
 
@@ -31,23 +28,13 @@ async def _forget_previous_runs(settings: CommonSettings) -> None:
     """Best effort: drop the schemas and topics earlier demo runs left behind."""
     engine = build_engine(settings)
     try:
-        async with engine.begin() as conn:
-            schemas = (
-                await conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'demo\\_%'"))
-            ).scalars()
-            for schema in list(schemas):
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        async with engine.connect() as conn:
+            query = text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'demo\\_%'")
+            schemas = list((await conn.execute(query)).scalars())
     finally:
         await engine.dispose()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        old = [t for t in await admin.list_topics() if t.startswith("demo-")]
-        if old:
-            with contextlib.suppress(Exception):
-                await admin.delete_topics(old)
-    finally:
-        await admin.close()
+    await drop_schemas(settings, *schemas)
+    await delete_topics(settings, "demo-")
 
 
 async def _summary(settings: CommonSettings, scorer_url: str) -> str:
@@ -80,15 +67,13 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
     if subprocess.call(["bash", str(REPO_ROOT / "deploy" / "local-stack.sh"), "up"]) != 0:
         print("local stack did not start", file=sys.stderr)
         return 1
-    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    settings = CommonSettings(topic_prefix=f"demo-{run}", database_schema=f"demo_{run}")
+    name = SandboxName.fresh("demo", datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
+    settings = name.settings()
     asyncio.run(_forget_previous_runs(settings))
-    upgrade(settings)
-    asyncio.run(create_topics(settings))
+    asyncio.run(prepare(settings))
     key = asyncio.run(issue_key(settings, name="demo", scopes=frozenset(Scope)))
     env = {
-        "CHURNWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "CHURNWATCH_DATABASE_SCHEMA": settings.database_schema,
+        **name.env,
         "CHURNWATCH_CONSOLE_ALERTS": "true",
         "CHURNWATCH_EMAIL_ENABLED": "false",
         "CHURNWATCH_LOG_LEVEL": "WARNING",

@@ -7,18 +7,15 @@ Each test gets its own topic prefix and database schema, so tests never see each
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.demo.processes import REPO_ROOT
+from services.demo.sandbox import private_sandbox
 from shared.db import build_engine
-from shared.kafka import create_topics
-from shared.migrate import upgrade_async
 from shared.settings import CommonSettings
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
@@ -52,26 +49,12 @@ class Sandbox:
 
 @pytest.fixture
 async def sandbox(local_stack: None) -> AsyncIterator[Sandbox]:
-    tag = uuid.uuid4().hex[:10]
-    env = {
-        "CHURNWATCH_TOPIC_PREFIX": f"test-{tag}",
-        "CHURNWATCH_DATABASE_SCHEMA": f"test_{tag}",
-        "CHURNWATCH_EVENTS_PARTITIONS": "3",
-    }
-    settings = CommonSettings(
-        topic_prefix=env["CHURNWATCH_TOPIC_PREFIX"],
-        database_schema=env["CHURNWATCH_DATABASE_SCHEMA"],
-        events_partitions=3,
-    )
-    await upgrade_async(settings)
-    await create_topics(settings)
-    engine = build_engine(settings)
-    try:
-        yield Sandbox(settings, env, engine)
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
-        await engine.dispose()
+    async with private_sandbox("test", events_partitions=3) as (name, settings):
+        engine = build_engine(settings)
+        try:
+            yield Sandbox(settings, {**name.env, "CHURNWATCH_EVENTS_PARTITIONS": "3"}, engine)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+"""A private corner of the shared Kafka and PostgreSQL: its own topic prefix and database schema.
+
+Tests, benchmarks and each demo run work in one, so they never see each other's data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+
+from shared.db import build_engine
+from shared.kafka import create_topics
+from shared.migrate import upgrade_async
+from shared.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class SandboxName:
+    topic_prefix: str
+    schema: str
+
+    @classmethod
+    def fresh(cls, kind: str, tag: str | None = None) -> SandboxName:
+        tag = tag or uuid.uuid4().hex[:10]
+        return cls(topic_prefix=f"{kind}-{tag}", schema=f"{kind}_{tag}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a service process needs to work in this sandbox."""
+        return {"CHURNWATCH_TOPIC_PREFIX": self.topic_prefix, "CHURNWATCH_DATABASE_SCHEMA": self.schema}
+
+    def settings(self, **overrides: object) -> CommonSettings:
+        return CommonSettings(topic_prefix=self.topic_prefix, database_schema=self.schema, **overrides)  # type: ignore[arg-type]
+
+
+async def prepare(settings: CommonSettings) -> None:
+    """Migrate the sandbox's schema and create its topics."""
+    await upgrade_async(settings)
+    await create_topics(settings)
+
+
+async def drop_schemas(settings: CommonSettings, *schemas: str) -> None:
+    engine = build_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            for schema in schemas:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
+
+
+async def delete_topics(settings: CommonSettings, prefix: str) -> None:
+    """Best effort: Kafka deletes topics asynchronously and a missing one is not an error here."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            with contextlib.suppress(Exception):
+                await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def private_sandbox(kind: str, **overrides: object) -> AsyncIterator[tuple[SandboxName, CommonSettings]]:
+    """A fresh, prepared sandbox, whose schema is dropped afterwards."""
+    name = SandboxName.fresh(kind)
+    settings = name.settings(**overrides)
+    await prepare(settings)
+    try:
+        yield name, settings
+    finally:
+        await drop_schemas(settings, name.schema)
