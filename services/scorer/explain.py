@@ -10,18 +10,22 @@ from services.scorer.scoring import HealthScore
 from shared.signals import Band
 
 
+def _count(n: int, thing: str, plural: str | None = None) -> str:
+    return f"{n} {thing if n == 1 else plural or thing + 's'}"
+
+
 def _usage(m: WindowMetrics) -> str | None:
     r = m.usage_ratio
     return None if r is None or abs(r - 1) < 0.1 else f"usage {round((r - 1) * 100):+d}% vs baseline"
 
 
 def _urgent(m: WindowMetrics) -> str | None:
-    return f"{m.urgent_current} urgent tickets this week" if m.urgent_current else None
+    return f"{_count(m.urgent_current, 'urgent ticket')} this week" if m.urgent_current else None
 
 
 def _escalated(m: WindowMetrics) -> str | None:
     n = m.escalations_current - m.urgent_current
-    return f"{n} escalations this week" if n > 0 else None
+    return f"{_count(n, 'escalation')} this week" if n > 0 else None
 
 
 def _tickets(m: WindowMetrics) -> str | None:
@@ -30,7 +34,7 @@ def _tickets(m: WindowMetrics) -> str | None:
 
 def _recency(m: WindowMetrics) -> str | None:
     d = m.days_since_activity
-    return f"last active {d} days ago" if d is not None and d >= 3 else None
+    return f"last active {_count(d, 'day')} ago" if d is not None and d >= 3 else None
 
 
 def _seats(m: WindowMetrics) -> str | None:
@@ -49,13 +53,13 @@ def _sentiment(m: WindowMetrics) -> str | None:
 
 def _onboarding(m: WindowMetrics) -> str | None:
     if m.activated is False and m.account_age_days is not None:
-        return f"not activated after {m.account_age_days} days"
+        return f"not activated after {_count(m.account_age_days, 'day')}"
     return None
 
 
 def _renewal(m: WindowMetrics) -> str | None:
     d = m.days_to_renewal
-    return f"renewal in {d} days" if d is not None and 0 <= d <= 90 else None
+    return f"renewal in {_count(d, 'day')}" if d is not None and 0 <= d <= 90 else None
 
 
 PHRASES: tuple[Callable[[WindowMetrics], str | None], ...] = (

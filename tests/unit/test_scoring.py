@@ -86,3 +86,11 @@ def test_a_wobbling_score_does_not_flap() -> None:
         changes += new is not band
         band = new
     assert changes == 0
+
+
+def test_explanation_counts_read_as_english() -> None:
+    m = metrics(urgent_current=1, escalations_current=2, days_since_activity=4)
+    line = explain(m, score_account(m))
+    assert "1 urgent ticket this week" in line
+    assert "1 escalation this week" in line
+    assert "last active 4 days ago" in line
