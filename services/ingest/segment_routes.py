@@ -40,7 +40,7 @@ from services.ingest.segment import (
     to_event,
 )
 from services.ingest.settings import IngestSettings
-from services.ingest.validation import OUT_OF_RANGE, EventRules, event_time_problem
+from services.ingest.validation import OUT_OF_RANGE, EventRules, checked_batch, event_time_problem
 from shared.accounts import AccountProfile
 from shared.events import Event
 
@@ -187,15 +187,8 @@ async def _read_messages(
     if not isinstance(payload, dict):
         raise IngestError(400, "invalid_request", "the body must be a JSON object")
     messages = payload.get("batch") if call is None else [payload]
-    if not isinstance(messages, list) or not messages:
-        raise IngestError(
-            400,
-            "invalid_batch",
-            "batch must be a non-empty list",
-            fields=[{"path": "batch", "type": "list_type", "reason": "must be a non-empty list"}],
-        )
-    if len(messages) > settings.max_batch_events:
-        raise IngestError(413, "batch_too_large", f"at most {settings.max_batch_events} messages per batch")
+    # Segment's contract answers 400 (not 422) to a malformed batch
+    messages = checked_batch(messages, "batch", status=400, max_items=settings.max_batch_events)
     if call is None and len(body) > settings.max_event_bytes:
         _check_message_sizes(messages, settings.max_event_bytes)
     return payload, messages

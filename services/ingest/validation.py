@@ -109,21 +109,25 @@ def _validate_usual_body(body: bytes, now: datetime, rules: EventRules) -> Valid
     return ValidEvents(events, values)
 
 
+def checked_batch(items: Any, field: str, *, status: int, max_items: int) -> list[Any]:
+    """``items`` if it is a non-empty list of at most ``max_items``; else the 4xx naming ``field``."""
+    if not isinstance(items, list) or not items:
+        raise IngestError(
+            status,
+            "invalid_batch",
+            f"{field} must be a non-empty list",
+            fields=[{"path": field, "reason": "must be a non-empty list", "type": "list_type"}],
+        )
+    if len(items) > max_items:
+        raise IngestError(413, "batch_too_large", f"at most {max_items} items in {field}")
+    return items
+
+
 def unwrap_batch(payload: Any, rules: EventRules) -> tuple[list[Any], str]:
     """One event or ``{"events": [...]}``: the raw items and the path prefix to name them by."""
     if not (isinstance(payload, dict) and "events" in payload):
         return [payload], ""
-    raw = payload["events"]
-    if not isinstance(raw, list) or not raw:
-        raise IngestError(
-            422,
-            "invalid_batch",
-            "events must be a non-empty list",
-            fields=[{"path": "events", "reason": "must be a non-empty list", "type": "list_type"}],
-        )
-    if len(raw) > rules.max_batch_events:
-        raise IngestError(413, "batch_too_large", f"at most {rules.max_batch_events} events per batch")
-    return raw, "events"
+    return checked_batch(payload["events"], "events", status=422, max_items=rules.max_batch_events), "events"
 
 
 def _item_path(prefix: str, i: int) -> str:

@@ -15,6 +15,7 @@ from services.ingest.errors import IngestError
 from services.ingest.validation import (
     OUT_OF_RANGE,
     EventRules,
+    checked_batch,
     encode_received,
     parse_events,
     received_stamp,
@@ -134,3 +135,22 @@ def test_the_one_pass_agrees_with_the_field_naming_path(payload: Any, policy: An
     assert [e.event_id for e in fast.events] == [e.event_id for e in slow]
     assert fast.values == [encode_received(e, received_stamp(NOW)) for e in slow]  # byte for byte
     assert all(decode_event(v).received_at == NOW for v in fast.values)
+
+
+@pytest.mark.parametrize(
+    ("items", "field", "status", "code"),
+    [
+        ([], "batch", 400, "invalid_batch"),  # Segment's contract: 400
+        ({"not": "a list"}, "events", 422, "invalid_batch"),
+        ([1, 2, 3], "events", 413, "batch_too_large"),
+    ],
+)
+def test_checked_batch_names_the_field(items: object, field: str, status: int, code: str) -> None:
+    with pytest.raises(IngestError) as err:
+        checked_batch(items, field, status=status if status != 413 else 422, max_items=2)
+    assert (err.value.status, err.value.code) == (status, code)
+    assert field in err.value.message
+
+
+def test_checked_batch_passes_a_good_list() -> None:
+    assert checked_batch([1, 2], "events", status=422, max_items=2) == [1, 2]
