@@ -17,32 +17,14 @@ import asyncio
 import re
 import statistics
 import time
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
 from services.demo.processes import ServiceProcess
 from services.demo.sandbox import private_sandbox
-from shared.signals import RiskSignal
+from tests.support.alerter import risk_signal
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import free_port
-
-
-def _signal(account_id: str) -> RiskSignal:
-    return RiskSignal.model_validate(
-        {
-            "signal_id": f"usage_drop:{account_id}",
-            "account_id": account_id,
-            "signal_type": "usage_drop",
-            "severity": "warning",
-            "audience": "csm",
-            "explanation": "logins -60% vs the 28 days before",
-            "score_before": 78,
-            "score_after": 52,
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "account": {"account_id": account_id, "name": account_id, "csm": {"slack": "U0ANA"}},
-        }
-    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -57,7 +39,11 @@ async def _run(
     for i in range(n):
         account = f"{tag}-{i}"
         sent[account] = time.time()
-        await producer.send_and_wait(topic, _signal(account).model_dump_json().encode(), key=account.encode())
+        await producer.send_and_wait(
+            topic,
+            risk_signal(account, signal_id=f"usage_drop:{account}").model_dump_json().encode(),
+            key=account.encode(),
+        )
         if rate:
             await asyncio.sleep(1 / rate)  # pacing, not synchronisation
     deadline = time.monotonic() + 120

@@ -66,6 +66,14 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def refused_start(self, timeout: float = 60.0) -> tuple[int, str]:
+        """Starts a process that should refuse to run (a bad config file); returns its exit code and output."""
+        self._stdout = subprocess.PIPE
+        proc = self.start().proc
+        assert proc is not None
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out
+
     def kill(self) -> None:
         """kill -9: no shutdown hooks, no flush; what a crash looks like."""
         if self.proc is not None and self.proc.poll() is None:

@@ -7,16 +7,19 @@ Each test gets its own topic prefix and database schema, so tests never see each
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.demo.processes import REPO_ROOT
 from services.demo.sandbox import private_sandbox
 from shared.db import build_engine
 from shared.settings import CommonSettings
+from shared.signals import RiskSignal
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -74,3 +77,20 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def ports() -> dict[str, int]:
     return {name: free_port() for name in ("ingest", "scorer", "alerter")}
+
+
+@pytest.fixture
+async def produce(sandbox: Sandbox) -> AsyncIterator[Callable[..., Any]]:
+    producer = AIOKafkaProducer(bootstrap_servers=sandbox.settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+
+    async def send(*signals: RiskSignal) -> None:
+        for s in signals:
+            await producer.send_and_wait(
+                sandbox.settings.topics.signals, s.model_dump_json().encode(), key=s.account_id.encode()
+            )
+
+    try:
+        yield send
+    finally:
+        await producer.stop()

@@ -14,13 +14,12 @@ from sqlalchemy import text
 
 from services.alerter.notifiers import webhook_signature
 from tests.integration.conftest import Sandbox
-from tests.integration.test_alerter_delivery import alerter_env, all_sent, produce, risk_signal, running_alerter
+from tests.support.alerter import alerter_env, all_sent, risk_signal, running_alerter
 from tests.support.polling import await_until
 from tests.support.slack_server import ScriptedAnswer, SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
 pytestmark = pytest.mark.integration
-__all__ = ["produce"]  # the fixture
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 PACING = 0.2  # seconds between two sends to one webhook (Slack's own is about 1 s; small keeps the test fast)

@@ -15,13 +15,12 @@ import pytest
 
 from services.demo.processes import ServiceProcess
 from tests.integration.conftest import Sandbox
-from tests.integration.test_alerter_delivery import accounts_in, alerter_env, all_sent, produce, risk_signal
+from tests.support.alerter import accounts_in, alerter_env, all_sent, risk_signal
 from tests.support.polling import await_until
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
 pytestmark = pytest.mark.integration
-__all__ = ["produce"]  # the fixture
 
 
 async def test_kill_9_mid_delivery_loses_nothing_and_duplicates_at_most_the_in_flight_row(

@@ -16,14 +16,12 @@ import pytest
 from sqlalchemy import text
 
 from tests.integration.conftest import Sandbox
-from tests.integration.test_alerter_delivery import TOKEN, alerter_env, all_sent, produce, risk_signal, running_alerter
-from tests.integration.test_alerter_lifecycle import api
+from tests.support.alerter import TOKEN, alerter_env, all_sent, api, risk_signal, running_alerter
 from tests.support.polling import await_until
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
 pytestmark = pytest.mark.integration
-__all__ = ["produce"]  # the fixture
 
 ACCOUNTS = ("acct-inh-signal", "acct-inh-api")
 

@@ -6,15 +6,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.conftest import Sandbox
-from tests.integration.test_alerter_delivery import (
+from tests.support.alerter import (
     TOKEN,
     alerter_env,
     all_sent,
-    produce,
+    api,
     risk_signal,
     running_alerter,
 )
@@ -23,12 +22,6 @@ from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
 pytestmark = pytest.mark.integration
-__all__ = ["produce"]  # the fixture
-
-
-async def api(method: str, url: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
-        return await client.request(method, url, **kw)
 
 
 async def test_ack_link_api_and_recovery(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,8 +107,6 @@ def test_a_bad_scorecard_stops_start_up_naming_line_and_field(sandbox: Sandbox, 
     bad = tmp_path / "bad.yaml"
     bad.write_text("components:\n  usage_trend: {weight: 1, worst: 0.5, best: 1}\n  recency: {weight: lots}\n")
     env = {**sandbox.env, "CHURNWATCH_SCORECARD_PATH": str(bad)}
-    scorer = ServiceProcess("scorer", env, free_port(), stdout=subprocess.PIPE).start()
-    assert scorer.proc is not None
-    out, _ = scorer.proc.communicate(timeout=60)
-    assert scorer.proc.returncode != 0
+    returncode, out = ServiceProcess("scorer", env, free_port()).refused_start()
+    assert returncode != 0
     assert f"{bad}:3: components.recency.weight" in out, out[-2000:]
