@@ -46,22 +46,27 @@ class AlertingProcessor:
                 signals.append(RiskSignal.model_validate_json(r.value or b""))
             except ValidationError as exc:
                 rejected.append(Rejected(r, f"invalid signal: {exc.errors()[:3]}"))
+        fresh = await self._first_sightings(session, [s.signal_id for s in signals])
         for signal in signals:
-            if await self._first_sighting(session, signal.signal_id):
+            if signal.signal_id in fresh:
+                fresh.discard(signal.signal_id)  # a copy later in the same batch is a duplicate too
                 SIGNALS.labels("new").inc()
                 await self._apply(session, signal)
             else:
                 SIGNALS.labels("duplicate").inc()
         return rejected
 
-    async def _first_sighting(self, session: AsyncSession, signal_id: str) -> bool:
+    async def _first_sightings(self, session: AsyncSession, signal_ids: list[str]) -> set[str]:
+        """The ids never processed before, recorded as processed now: one statement per batch."""
+        if not signal_ids:
+            return set()
         stmt = (
             insert(processed_signals)
-            .values(signal_id=signal_id)
+            .values([{"signal_id": i} for i in dict.fromkeys(signal_ids)])
             .on_conflict_do_nothing()
             .returning(processed_signals.c.signal_id)
         )
-        return (await session.execute(stmt)).first() is not None
+        return set((await session.execute(stmt)).scalars())
 
     async def _current(self, session: AsyncSession, signal: RiskSignal) -> ExistingAlert | None:
         row = (

@@ -28,7 +28,8 @@ async def test_slack_down_then_back_delivers_each_alert_exactly_once(
     slack.down = ScriptedAnswer(500, "internal_error")
     with running_alerter(env, port):
         accounts = [f"acct-down-{i}" for i in range(5)]
-        await produce(*(risk_signal(a) for a in accounts))
+        # one signal twice in a row: most likely in one batch, which must still count it once
+        await produce(*(risk_signal(a) for a in accounts), risk_signal(accounts[2]))
         await await_until(lambda: _ge(lambda: slack.attempts, 10), within=60, what="Slack retried while down")
         # while Slack is down: the same signal again, and a second one of the same severity, change nothing
         await produce(risk_signal(accounts[0]), risk_signal(accounts[1], signal_id="usage_drop:again"))
