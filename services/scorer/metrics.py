@@ -9,7 +9,7 @@ A metric that cannot be known (no baseline yet, no seats purchased, no NPS answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from services.scorer.windows import (
     FEATURE_BITS,
     USER_BITS,
     AccountState,
-    DayBucket,
     WindowRules,
     distinct_estimate,
 )
@@ -68,11 +67,6 @@ class WindowMetrics:
         return min(1.5, self.active_users_current / self.seats_purchased)
 
 
-def _span(state: AccountState, as_of: date, skip: int, days: int) -> list[DayBucket]:
-    found = (state.days.get(as_of - timedelta(days=skip + i)) for i in range(days))
-    return [b for b in found if b is not None]
-
-
 def _baseline_days_covered(state: AccountState, as_of: date, rules: WindowRules) -> int:
     """Days of the baseline window on or after the account's first day with events.
 
@@ -93,42 +87,68 @@ def _mean(total: float, count: int) -> float | None:
 def window_metrics(
     state: AccountState, as_of: date, rules: WindowRules = DEFAULT_RULES, profile: AccountProfile | None = None
 ) -> WindowMetrics:
-    cur = _span(state, as_of, 0, rules.current_days)
-    base = _span(state, as_of, rules.current_days, rules.baseline_days)
-    # usage over complete days: both windows shifted back by the day in progress
-    usage_cur = _span(state, as_of, 1, rules.current_days)
-    usage_base = _span(state, as_of, rules.current_days + 1, rules.baseline_days)
-    both = cur + base
+    cur_days, base_days = rules.current_days, rules.baseline_days
+    # One pass over the days up to cur_days + base_days back from ``as_of``, newest first: a fixed order, so
+    # float sums do not depend on the order events arrived in. Day n back is in the current window for
+    # n < cur_days, in the baseline for cur_days <= n < cur_days + base_days; usage windows end a day earlier.
+    act_cur = act_base = feature_uses = key_uses = resolve_hours = 0.0
+    tickets_cur = tickets_base = escalations = urgent = logins = timed = csat_sum = csat_n = 0
     users = features = 0
-    for b in cur:
-        users, features = users | b.users, features | b.features
+    base_active = False
+    today, span = as_of.toordinal(), cur_days + base_days
+    in_reach = sorted((n, b) for d, b in state.days.items() if 0 <= (n := today - d.toordinal()) <= span)
+    for n, b in in_reach:
+        if 1 <= n <= cur_days:
+            act_cur += b.activity
+        elif n > cur_days:
+            activity = b.activity
+            act_base += activity
+            base_active = base_active or activity > 0
+        if n == cur_days + base_days:
+            continue
+        if n < cur_days:
+            users, features = users | b.users, features | b.features
+            tickets_cur += b.tickets_opened
+            escalations += b.tickets_escalated + b.tickets_urgent
+            urgent += b.tickets_urgent
+            logins += b.logins
+            feature_uses += b.feature_uses
+            key_uses += b.key_feature_uses
+        else:
+            tickets_base += b.tickets_opened
+        resolve_hours += b.resolve_hours
+        timed += b.resolutions_timed
+        csat_sum += b.csat_sum
+        csat_n += b.csat_count
+    nps_sum = nps_n = 0
+    for b in state.days.values():
+        nps_sum += b.nps_sum
+        nps_n += b.nps_count
     last = state.last_activity_at
-    all_days = list(state.days.values())
     covered = _baseline_days_covered(state, as_of, rules)
-    metrics = WindowMetrics(
+    return WindowMetrics(
         as_of=as_of,
-        activity_current=sum(b.activity for b in usage_cur) / rules.current_days,
-        activity_baseline=sum(b.activity for b in usage_base) / covered if covered else 0.0,
-        has_baseline=covered >= min(rules.min_baseline_days, rules.baseline_days)
-        and any(b.activity > 0 for b in usage_base),
+        activity_current=act_cur / cur_days,
+        activity_baseline=act_base / covered if covered else 0.0,
+        has_baseline=covered >= min(rules.min_baseline_days, base_days) and base_active,
         active_users_current=distinct_estimate(users, USER_BITS),
         features_current=distinct_estimate(features, FEATURE_BITS),
-        tickets_current=sum(b.tickets_opened for b in cur),
-        tickets_baseline_weekly=sum(b.tickets_opened for b in base) * 7 / covered if covered else 0.0,
-        escalations_current=sum(b.tickets_escalated + b.tickets_urgent for b in cur),
+        tickets_current=tickets_cur,
+        tickets_baseline_weekly=tickets_base * 7 / covered if covered else 0.0,
+        escalations_current=escalations,
         days_since_activity=None if last is None else max(0, (as_of - last.date()).days),
-        logins_current=sum(b.logins for b in cur),
-        feature_uses_current=sum(b.feature_uses for b in cur),
-        key_feature_uses_current=sum(b.key_feature_uses for b in cur),
-        urgent_current=sum(b.tickets_urgent for b in cur),
+        logins_current=logins,
+        feature_uses_current=feature_uses,
+        key_feature_uses_current=key_uses,
+        urgent_current=urgent,
         open_tickets=len(state.open_tickets),
-        resolve_hours_avg=_mean(sum(b.resolve_hours for b in both), sum(b.resolutions_timed for b in both)),
-        csat_avg=_mean(sum(b.csat_sum for b in both), sum(b.csat_count for b in both)),
+        resolve_hours_avg=_mean(resolve_hours, timed),
+        csat_avg=_mean(csat_sum, csat_n),
         nps_latest=state.latest_nps[1] if state.latest_nps else None,
-        nps_avg=_mean(sum(b.nps_sum for b in all_days), sum(b.nps_count for b in all_days)),
+        nps_avg=_mean(nps_sum, nps_n),
         late_events=state.late_events,
+        **_profile_metrics(state, as_of, profile),
     )
-    return replace(metrics, **_profile_metrics(state, as_of, profile))
 
 
 def _profile_metrics(state: AccountState, as_of: date, profile: AccountProfile | None) -> dict[str, Any]:

@@ -7,7 +7,6 @@ last evaluated on an earlier day, so inactivity and days-to-renewal advance for 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -19,12 +18,10 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 from pydantic import ValidationError
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scorer import store
 from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account, record_to_row
-from services.scorer.tables import signal_outbox
 from shared.accounts import AccountProfile
 from shared.consumer_loop import Rejected
 from shared.events import Event, decode_event
@@ -202,27 +199,16 @@ class ScoringProcessor:
 
     async def _publish_page(self, limit: int) -> int:
         async with self.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(signal_outbox.c.signal_id, signal_outbox.c.account_id, signal_outbox.c.payload)
-                    .order_by(signal_outbox.c.created_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = await store.outbox_page(session, limit)
             if not rows:
                 return 0
             futures = [
-                await self._producer.send(
-                    self._topics.signals, key=r.account_id.encode(), value=json.dumps(r.payload).encode()
-                )
-                for r in rows
+                await self._producer.send(self._topics.signals, key=account_id.encode(), value=payload)
+                for _, account_id, payload in rows
             ]
             for f in futures:
                 await f
-            await session.execute(
-                delete(signal_outbox).where(signal_outbox.c.signal_id.in_([r.signal_id for r in rows]))
-            )
+            await store.drop_from_outbox(session, [signal_id for signal_id, _, _ in rows])
         return len(rows)
 
 

@@ -16,7 +16,6 @@ from services.scorer.tables import (
     account_health,
     account_profiles,
     scorer_clock,
-    signal_outbox,
 )
 from shared.accounts import AccountProfile
 from shared.events import Event
@@ -61,6 +60,19 @@ _UPSERT_SCORE_HISTORY = text(
     " CAST(:band AS text[]))"
     " ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, band = excluded.band"
 )
+
+
+_QUEUE_SIGNALS = text(
+    "INSERT INTO signal_outbox (signal_id, account_id, payload)"
+    " SELECT i, a, p::jsonb FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:payloads AS text[]))"
+    " AS t(i, a, p) ON CONFLICT DO NOTHING"
+)
+# The payload goes out as the text PostgreSQL holds, not decoded and encoded again on the way.
+_OUTBOX_PAGE = text(
+    "SELECT signal_id, account_id, payload::text AS payload FROM signal_outbox"
+    " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_DROP_FROM_OUTBOX = text("DELETE FROM signal_outbox WHERE signal_id = ANY(CAST(:ids AS text[]))")
 
 
 async def upsert_profiles(session: AsyncSession, profiles: dict[str, dict[str, Any]]) -> None:
@@ -128,11 +140,24 @@ async def save_score_history(session: AsyncSession, rows: list[dict[str, Any]]) 
 
 
 async def queue_signals(session: AsyncSession, signals: Iterable[RiskSignal]) -> None:
-    rows = [
-        {"signal_id": s.signal_id, "account_id": s.account_id, "payload": s.model_dump(mode="json")} for s in signals
-    ]
-    if rows:
-        await session.execute(insert(signal_outbox).values(rows).on_conflict_do_nothing())
+    signals = list(signals)
+    if signals:
+        params = {
+            "ids": [s.signal_id for s in signals],
+            "accounts": [s.account_id for s in signals],
+            "payloads": [s.model_dump_json() for s in signals],
+        }
+        await session.execute(_QUEUE_SIGNALS, params)
+
+
+async def outbox_page(session: AsyncSession, limit: int) -> list[tuple[str, str, bytes]]:
+    """The oldest queued signals as (signal_id, account_id, payload JSON), locked; others' locked rows skipped."""
+    rows = await session.execute(_OUTBOX_PAGE, {"limit": limit})
+    return [(r.signal_id, r.account_id, r.payload.encode()) for r in rows]
+
+
+async def drop_from_outbox(session: AsyncSession, signal_ids: list[str]) -> None:
+    await session.execute(_DROP_FROM_OUTBOX, {"ids": signal_ids})
 
 
 async def advance_clock(session: AsyncSession, topic: str, watermarks: dict[int, datetime]) -> None:

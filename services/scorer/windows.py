@@ -119,25 +119,22 @@ def distinct_estimate(bitmap: int, bits: int) -> int:
     return round(-bits * math.log(zeros / bits))
 
 
-def is_too_late(state: AccountState, event: Event, rules: WindowRules) -> bool:
-    wm = state.watermark
-    return wm is not None and event.occurred_at.date() < wm.date() - timedelta(days=rules.grace_days)
-
-
 def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_RULES) -> bool:
     """Fold one (already deduplicated) event into the account's state; False if it was too late to count."""
-    if is_too_late(state, event, rules):
-        state.late_events += 1
-        return False
     at = event.occurred_at
     on = at.date()
-    day = state.bucket(on)
     wm = state.watermark
-    previous_day = wm.date() if wm is not None else None
+    previous_day = None if wm is None else wm.date()
+    if previous_day is not None and (previous_day - on).days > rules.grace_days:
+        state.late_events += 1
+        return False
     if wm is None or at > wm:
         state.watermark = wm = at
     wm_day = wm.date()
-    in_current = on > wm_day - timedelta(days=rules.current_days)
+    day = state.days.get(on)
+    if day is None:
+        day = state.days[on] = DayBucket()
+    in_current = (wm_day - on).days < rules.current_days
     if event.user_id and in_current:
         day.users |= 1 << hash_bit(event.user_id, USER_BITS)
     # exact types: cheaper than isinstance on pydantic's ABC-based models, and the schema has no subclasses
