@@ -165,7 +165,7 @@ async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str,
         deadline = time.monotonic() + 60
         async with engine.connect() as conn:
             while time.monotonic() < deadline:
-                q = text("SELECT 1 FROM seen_events WHERE event_id = 'restart-probe'")
+                q = text("SELECT 1 FROM seen_events WHERE account_id = 'acct-000000' AND event_id = 'restart-probe'")
                 if (await conn.execute(q)).first():
                     return ready, time.perf_counter() - started
                 await conn.rollback()
