@@ -1,6 +1,7 @@
 """Scorer throughput, state size and restart time, against the local Kafka and PostgreSQL.
 
-    python -m bench.scorer [--events 60000] [--accounts 1000] [--restart-accounts 100000]
+    python -m bench.scorer [--events 60000] [--accounts 1000] [--instances 2] [--scale-events 200000]
+                           [--restart-accounts 100000]
 
 1. Produces --events events for --accounts accounts to a fresh topic (private prefix and schema).
 2. Raw: an AIOKafkaConsumer reads the whole topic with getmany (decoding nothing): events/s.
@@ -8,8 +9,13 @@
    score, signals, persist state + offsets in one transaction per polled batch) over the same topic:
    events/s end to end, and the ratio to raw (target >= 0.5). The clock runs from the loop's start (group
    join included) until the offsets stored in PostgreSQL reach the topic's end, polled every 10 ms.
-4. State per account: len(compact JSON) and pg_column_size of state + history (target <= 2 KB).
-5. Restart: account_health filled to --restart-accounts rows (bulk insert), a scorer process started; time
+   Beside it, the in-memory ceiling: the same events decoded, folded and scored in this process with no
+   PostgreSQL and no Kafka (what any scorer written in Python does per event at least), as events/s and a
+   ratio to raw: if that ceiling is under 0.5, no persistence design can meet the target on this machine.
+4. Scale-out: --instances real scorer processes (one consumer group) over a fresh topic of --scale-events:
+   events/s from the first stored batch until the stored offsets reach the end, beside one process the same way.
+5. State per account: len(compact JSON) and pg_column_size of state + history (target <= 2 KB).
+6. Restart: account_health filled to --restart-accounts rows (bulk insert), a scorer process started; time
    until /readyz is 200 and until a new event is processed (target < 10 s).
 """
 
@@ -18,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,10 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.demo.processes import ServiceProcess
 from services.demo.sandbox import private_sandbox
 from services.scorer.app import build_loop, scoring_config
+from services.scorer.evaluate import AccountRecord, evaluate_account, record_to_row
 from services.scorer.processor import ScoringProcessor
 from services.scorer.settings import ScorerSettings
 from shared.db import build_engine, session_factory
-from shared.events import decode_event
+from shared.events import Event, decode_event
 from shared.kafka import DeadLetterPublisher
 from tests.support.scorer_stream import end_offsets, stored_offsets
 from tests.support.smtp_server import free_port
@@ -117,6 +126,47 @@ async def _scorer(settings: ScorerSettings, engine: AsyncEngine, total: int) -> 
         await producer.stop()
 
 
+def _in_memory(settings: ScorerSettings, records: list[tuple[bytes, bytes]]) -> float:
+    """Decode, fold, score and encode the rows for the same events with no I/O: the Python ceiling."""
+    config = scoring_config(settings)
+    started = time.perf_counter()
+    by_account: dict[str, list[Event]] = defaultdict(list)
+    for _, value in records:
+        event = decode_event(value)
+        by_account[event.account_id].append(event)
+    for account_id, events in by_account.items():
+        record_to_row(evaluate_account(account_id, AccountRecord(), events, None, config).record)
+    return len(records) / (time.perf_counter() - started)
+
+
+async def _scale_out(instances: int, events: int, accounts: int) -> float:
+    """events/s of ``instances`` scorer processes sharing the topic, from their first stored batch to the end."""
+    async with private_sandbox("bench") as (name, _):
+        settings = ScorerSettings(topic_prefix=name.topic_prefix, database_schema=name.schema)
+        engine = build_engine(settings)
+        await _produce(settings, _events(events, accounts))
+        ends = await end_offsets(settings, settings.topics.events)
+        group = f"{settings.topic_prefix}.scorer"
+        env = {**name.env, "CHURNWATCH_LOG_LEVEL": "WARNING"}
+        scorers = [ServiceProcess("scorer", env, free_port()).start() for _ in range(instances)]
+        try:
+            first: tuple[float, int] | None = None
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                stored = await stored_offsets(engine, group, settings.topics.events)
+                done = sum(stored.values())
+                if first is None and done:
+                    first = (time.perf_counter(), done)
+                if first is not None and _reached(stored, ends):
+                    return (sum(ends.values()) - first[1]) / (time.perf_counter() - first[0])
+                await asyncio.sleep(0.01)  # polling the stored offsets, with a deadline
+            raise TimeoutError(f"{instances} scorers did not reach the end of the topic in 600 s")
+        finally:
+            for scorer in scorers:
+                scorer.stop()
+            await engine.dispose()
+
+
 def _reached(stored: dict[int, int], ends: dict[int, int]) -> bool:
     return all(stored.get(p, 0) >= off for p, off in ends.items())
 
@@ -175,12 +225,12 @@ async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str,
         scorer.stop()
 
 
-async def run(events: int, accounts: int, restart_accounts: int) -> None:
+async def run(events: int, accounts: int, restart_accounts: int, instances: int, scale_events: int) -> None:
     async with private_sandbox("bench") as (name, _):
         settings = ScorerSettings(topic_prefix=name.topic_prefix, database_schema=name.schema)
         engine = build_engine(settings)
         try:
-            await _measure(settings, engine, name.env, events, accounts, restart_accounts)
+            await _measure(settings, engine, name.env, events, accounts, restart_accounts, instances, scale_events)
         finally:
             await engine.dispose()
 
@@ -192,6 +242,8 @@ async def _measure(
     events: int,
     accounts: int,
     restart_accounts: int,
+    instances: int,
+    scale_events: int,
 ) -> None:
     records = _events(events, accounts)
     await _produce(settings, records)
@@ -208,6 +260,12 @@ async def _measure(
     )
     print(f"ratio scorer/raw:        {scored / raw:10.2f}  (target >= 0.5)")
     print(f"ratio scorer/raw+decode: {scored / decoded:10.2f}")
+    ceiling = _in_memory(settings, records)
+    print(f"in-memory ceiling:       {ceiling:10.0f} events/s  (decode + windows + score, no I/O)")
+    print(f"ratio ceiling/raw:       {ceiling / raw:10.2f}  (the most any persistence design could reach)")
+    one, many = await _scale_out(1, scale_events, accounts), await _scale_out(instances, scale_events, accounts)
+    print(f"scorer processes over {scale_events} events: 1 -> {one:.0f} events/s, {instances} -> {many:.0f} events/s")
+    print(f"scale-out factor:        {many / one:10.2f}  (on {os.cpu_count()} cores, shared with Kafka and PostgreSQL)")
     avg_json, max_json, avg_pg, max_pg = await _state_size(engine)
     print(f"state per account (JSON text, state+history): avg {avg_json:.0f} B, max {max_json} B")
     print(f"state per account (pg_column_size):           avg {avg_pg:.0f} B, max {max_pg} B  (target <= 2048)")
@@ -224,8 +282,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--accounts", type=int, default=1_000)
     parser.add_argument("--restart-accounts", type=int, default=100_000)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--scale-events", type=int, default=200_000)
     args = parser.parse_args(argv)
-    asyncio.run(run(args.events, args.accounts, args.restart_accounts))
+    asyncio.run(run(args.events, args.accounts, args.restart_accounts, args.instances, args.scale_events))
 
 
 if __name__ == "__main__":
