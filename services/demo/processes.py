@@ -45,8 +45,7 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before it was ready")
+            self.check_running()
             try:
                 resp = httpx.get(f"{self.url}/readyz", timeout=2.0)
                 if resp.status_code == 200:
@@ -56,6 +55,10 @@ class ServiceProcess:
                 last = repr(exc)
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready after {timeout}s: {last}")
+
+    def check_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
