@@ -17,7 +17,7 @@ readonly KAFKA="$SCRIPT_DIR/kafka.sh"
 readonly POSTGRES="$SCRIPT_DIR/postgres.sh"
 
 readonly KAFKA_BOOTSTRAP="127.0.0.1:${CHURNWATCH_KAFKA_PORT:-9092}"
-readonly DATABASE_URL="postgresql+asyncpg://churnwatch:churnwatch@127.0.0.1:${CHURNWATCH_PG_PORT:-5432}/churnwatch"
+readonly DATABASE_URL="postgresql+asyncpg://churnwatch:churnwatch@127.0.0.1:${CHURNWATCH_PG_PORT:-5432}/churnwatch?ssl=disable"
 
 usage() {
     printf 'usage: %s {up|down|status|env}\n' "$0" >&2

@@ -23,7 +23,7 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field(default="churnwatch", pattern=r"^[A-Za-z0-9._-]+$")
     events_partitions: int = Field(default=6, ge=1)
-    database_url: str = "postgresql+asyncpg://churnwatch:churnwatch@127.0.0.1:5432/churnwatch"
+    database_url: str = "postgresql+asyncpg://churnwatch:churnwatch@127.0.0.1:5432/churnwatch?ssl=disable"
     database_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]*$")
     http_host: str = "127.0.0.1"
     http_port: int = 8000

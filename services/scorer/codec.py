@@ -14,12 +14,16 @@ from typing import Any
 from services.scorer.windows import AccountState, DayBucket
 
 _DAY0 = date(2000, 1, 1)
+_DAY0_ORDINAL = _DAY0.toordinal()
 _DAY_FIELDS = [f.name for f in fields(DayBucket)]
 _BITMAPS = {"users", "features"}
 
 
 _DAY_VALUES = attrgetter(*_DAY_FIELDS)
 _BITMAP_AT = frozenset(i for i, name in enumerate(_DAY_FIELDS) if name in _BITMAPS)
+_FIRST_BITMAP = min(_BITMAP_AT)
+if set(range(_FIRST_BITMAP, len(_DAY_FIELDS))) != _BITMAP_AT:
+    raise RuntimeError("DayBucket's bitmaps must be its last fields: days are read back positionally")
 
 
 def _day_to_json(b: DayBucket) -> list[Any]:
@@ -35,8 +39,10 @@ def _day_to_json(b: DayBucket) -> list[Any]:
 
 
 def _day_from_json(values: list[Any]) -> DayBucket:
-    kwargs = {name: (int(v, 16) if name in _BITMAPS else v) for name, v in zip(_DAY_FIELDS, values, strict=False)}
-    return DayBucket(**kwargs)
+    # positional, as written: the bitmaps are the last fields, so only they need converting
+    if len(values) > _FIRST_BITMAP:
+        values = values[:_FIRST_BITMAP] + [int(v, 16) for v in values[_FIRST_BITMAP:]]
+    return DayBucket(*values)
 
 
 def _opt_date(d: date | None) -> int | None:
@@ -48,7 +54,8 @@ def _date_of(n: int | None) -> date | None:
 
 
 def state_to_json(state: AccountState) -> dict[str, Any]:
-    out: dict[str, Any] = {"d": {str((d - _DAY0).days): _day_to_json(b) for d, b in sorted(state.days.items())}}
+    days = {str(d.toordinal() - _DAY0_ORDINAL): _day_to_json(b) for d, b in sorted(state.days.items())}
+    out: dict[str, Any] = {"d": days}
     optional: dict[str, Any] = {
         "la": state.last_activity_at.isoformat() if state.last_activity_at else None,
         "wm": state.watermark.isoformat() if state.watermark else None,
@@ -68,7 +75,7 @@ def state_from_json(data: dict[str, Any]) -> AccountState:
     la, wm = data.get("la"), data.get("wm")
     seats, nps = data.get("seats"), data.get("nps")
     return AccountState(
-        days={_DAY0 + timedelta(days=int(k)): _day_from_json(v) for k, v in data.get("d", {}).items()},
+        days={date.fromordinal(_DAY0_ORDINAL + int(k)): _day_from_json(v) for k, v in data.get("d", {}).items()},
         last_activity_at=datetime.fromisoformat(la) if la else None,
         watermark=datetime.fromisoformat(wm) if wm else None,
         seats=(int(seats[0]), int(seats[1])) if seats else None,

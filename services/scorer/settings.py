@@ -7,7 +7,7 @@ from shared.settings import CommonSettings
 
 class ScorerSettings(CommonSettings):
     http_port: int = 8001
-    max_batch: int = Field(default=5000, ge=1)
+    max_batch: int = Field(default=20_000, ge=1, description="events per polled batch (one transaction)")
     current_window_days: int = Field(default=7, ge=1)
     baseline_window_days: int = Field(default=28, ge=1)
     horizon_days: int = Field(default=90, ge=7)

@@ -50,7 +50,7 @@ class WindowRules:
 DEFAULT_RULES = WindowRules()
 
 
-@dataclass
+@dataclass(slots=True)
 class DayBucket:
     logins: int = 0
     feature_uses: float = 0.0
