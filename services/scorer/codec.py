@@ -22,20 +22,24 @@ _BITMAPS = {"users", "features"}
 _DAY_VALUES = attrgetter(*_DAY_FIELDS)
 _BITMAP_AT = frozenset(i for i, name in enumerate(_DAY_FIELDS) if name in _BITMAPS)
 _FIRST_BITMAP = min(_BITMAP_AT)
+_FLOAT_AT = tuple(i for i, f in enumerate(fields(DayBucket)) if f.type in (float, "float"))
 if set(range(_FIRST_BITMAP, len(_DAY_FIELDS))) != _BITMAP_AT:
     raise RuntimeError("DayBucket's bitmaps must be its last fields: days are read back positionally")
 
 
 def _day_to_json(b: DayBucket) -> list[Any]:
-    # every account's days are written on every batch that touches it, so this is kept to one pass
+    # every touched account's days are written on every batch, so this is kept lean
     values = _DAY_VALUES(b)
     n = len(values)
     while n and not values[n - 1]:  # trailing zeros (and empty bitmaps) are trimmed
         n -= 1
-    return [
-        format(v, "x") if i in _BITMAP_AT else (int(v) if v.__class__ is float and v.is_integer() else v)
-        for i, v in enumerate(values[:n])
-    ]
+    out = list(values[:n])
+    for i in _FLOAT_AT:  # 3.0 is written 3
+        if i < n and (v := out[i]).__class__ is float and v.is_integer():
+            out[i] = int(v)
+    for i in range(_FIRST_BITMAP, n):
+        out[i] = format(out[i], "x")
+    return out
 
 
 def _day_from_json(values: list[Any]) -> DayBucket:
