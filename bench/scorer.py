@@ -40,7 +40,7 @@ from services.scorer.evaluate import AccountRecord, evaluate_account, record_to_
 from services.scorer.settings import ScorerSettings
 from shared.db import build_engine
 from shared.events import Event, decode_event
-from tests.support.scorer_stream import end_offsets, stored_offsets
+from tests.support.scorer_stream import end_offsets, seen_event_count, stored_offsets
 from tests.support.smtp_server import free_port
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
@@ -193,6 +193,7 @@ async def _fill(engine: AsyncEngine, accounts: int) -> None:
 
 async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str, str]) -> tuple[float, float]:
     scorer = ServiceProcess("scorer", {**env, "CHURNWATCH_LOG_LEVEL": "WARNING"}, free_port())
+    seen_before = await seen_event_count(engine)
     started = time.perf_counter()
     scorer.start()
     try:
@@ -202,13 +203,10 @@ async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str,
         event["occurred_at"] = END.isoformat()
         await _produce(settings, [(b"acct-000000", json.dumps(event).encode())])
         deadline = time.monotonic() + 60
-        async with engine.connect() as conn:
-            while time.monotonic() < deadline:
-                q = text("SELECT 1 FROM seen_events WHERE account_id = 'acct-000000' AND event_id = 'restart-probe'")
-                if (await conn.execute(q)).first():
-                    return ready, time.perf_counter() - started
-                await conn.rollback()
-                await asyncio.sleep(0.02)  # polling, with a deadline
+        while time.monotonic() < deadline:
+            if await seen_event_count(engine) > seen_before:
+                return ready, time.perf_counter() - started
+            await asyncio.sleep(0.02)  # polling, with a deadline
         raise TimeoutError("the restarted scorer did not process the probe event within 60 s")
     finally:
         scorer.stop()

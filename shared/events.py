@@ -6,14 +6,17 @@ Every event travels in a versioned envelope (``schema_version``) and is keyed in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION: Literal[1] = 1
 
+# Event time is kept in UTC whatever offset the client sent: an event lands in the bucket of its UTC day, and
+# the same instant always reads the same.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda at: at.astimezone(UTC))]
 EventId = Annotated[str, Field(min_length=1, max_length=100, description="Client-chosen id, used for dedup")]
 AccountId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
 
@@ -55,8 +58,8 @@ class _EventBase(BaseModel):
     event_id: EventId
     account_id: AccountId
     user_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    occurred_at: AwareDatetime = Field(description="Event time: when it happened in the product")
-    received_at: AwareDatetime | None = Field(
+    occurred_at: UtcDatetime = Field(description="Event time: when it happened in the product (kept in UTC)")
+    received_at: UtcDatetime | None = Field(
         default=None, description="Set by ingest when it accepted the event; clients leave it out"
     )
     properties: dict[str, Any] = Field(default_factory=dict)

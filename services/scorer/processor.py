@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("churnwatch_scorer_events_total", "Events seen by the scorer", ["outcome"])
 SIGNALS = Counter("churnwatch_scorer_signals_total", "Risk signals emitted", ["signal_type", "recovered"])
-PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Event ids forgotten once too late to count anyway")
+PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Days of event ids forgotten once too late to count anyway")
 SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
 
 
@@ -82,20 +82,19 @@ class ScoringProcessor:
                 EVENTS.labels("invalid").inc()
                 rejected.append(Rejected(r, f"invalid event: {exc.errors()[:3]}"))
         await store.upsert_profiles(session, profiles)
-        fresh = await store.first_sightings(session, [e for e, _ in events])
-        EVENTS.labels("duplicate").inc(len(events) - len(fresh))
-        partition_of = {e.account_id: p for e, p in events}
-        await self._apply(session, fresh, partition_of)
+        await self._apply(session, [e for e, _ in events], {e.account_id: p for e, p in events})
         await store.advance_clock(session, self._topics.events, _watermarks(events))
         return rejected
 
     async def _apply(self, session: AsyncSession, events: list[Event], partition_of: dict[str, int]) -> None:
-        by_account: dict[str, list[Event]] = defaultdict(list)
-        for e in events:
-            by_account[e.account_id].append(e)
-        if not by_account:
+        if not events:
             return
-        records = await store.load_records(session, by_account)
+        records = await store.load_records(session, partition_of)
+        to_fold = await store.first_sightings(session, events, records, self._config.rules)
+        EVENTS.labels("duplicate").inc(len(events) - len(to_fold))
+        by_account: dict[str, list[Event]] = defaultdict(list)
+        for e in to_fold:
+            by_account[e.account_id].append(e)
         profiles = await store.load_profiles(session, by_account)
         evaluations = {
             a: evaluate_account(a, records.get(a, AccountRecord()), evs, profiles.get(a), self._config)
@@ -103,7 +102,7 @@ class ScoringProcessor:
         }
         late = sum(ev.late for ev in evaluations.values())
         EVENTS.labels("too_late").inc(late)
-        EVENTS.labels("counted").inc(len(events) - late)
+        EVENTS.labels("counted").inc(len(to_fold) - late)
         await self._persist(session, evaluations, partition_of)
 
     async def _persist(

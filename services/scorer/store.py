@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scorer import dedup
 from services.scorer.evaluate import AccountRecord, record_from_row
 from services.scorer.tables import (
     account_health,
     account_profiles,
     scorer_clock,
 )
+from services.scorer.windows import WindowRules
 from shared.accounts import AccountProfile
 from shared.events import Event
 from shared.signals import RiskSignal
 
-# Inserts the batch's ids and answers with the positions (1-based) of those already there: one row and, as
-# duplicates are rare, a short array, rather than a row per new id for the driver to build and compare.
-_INSERT_SEEN = text(
-    "WITH batch AS (SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:ids AS text[]), CAST(:days AS date[]))"
-    " WITH ORDINALITY AS b(account_id, event_id, occurred_on, position)),"
-    " fresh AS (INSERT INTO seen_events (account_id, event_id, occurred_on)"
-    " SELECT account_id, event_id, occurred_on FROM batch ON CONFLICT DO NOTHING RETURNING account_id, event_id)"
-    " SELECT coalesce(array_agg(position), '{}') FROM batch"
-    " WHERE NOT EXISTS (SELECT 1 FROM fresh f WHERE f.account_id = batch.account_id AND f.event_id = batch.event_id)"
+_SEEN_KEYS = text(
+    "SELECT s.account_id, s.day, s.ids FROM unnest(CAST(:accounts AS text[]), CAST(:since AS date[]))"
+    " AS a(account_id, since)"
+    " JOIN seen_event_days s ON s.account_id = a.account_id AND s.day >= a.since"
+)
+_ADD_SEEN_KEYS = text(
+    "INSERT INTO seen_event_days (account_id, day, ids)"
+    " SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:days AS date[]), CAST(:ids AS bytea[]))"
+    " ON CONFLICT (account_id, day) DO UPDATE SET ids = seen_event_days.ids || excluded.ids"
 )
 _HEALTH_COLUMNS = (
     ("account_id", "text"),
@@ -84,26 +86,26 @@ async def upsert_profiles(session: AsyncSession, profiles: dict[str, dict[str, A
     )
 
 
-async def first_sightings(session: AsyncSession, events: list[Event]) -> list[Event]:
-    """Events whose id this account has not counted before (nor earlier in this batch), in arrival order."""
-    unique: dict[tuple[str, str], Event] = {}
-    for e in events:
-        unique.setdefault((e.account_id, e.event_id), e)
-    if not unique:
+async def first_sightings(
+    session: AsyncSession, events: list[Event], records: dict[str, AccountRecord], rules: WindowRules
+) -> list[Event]:
+    """The events to fold (see ``dedup.first_sightings``), with the keys of the new ones recorded in the batch's
+    transaction. Only the keys of days an event can still count on are read (the prune forgets the rest)."""
+    if not events:
         return []
-    # One array parameter per column: a multi-row VALUES costs SQLAlchemy a compile per distinct row count.
-    seen_before = await session.execute(
-        _INSERT_SEEN,
-        {
-            "accounts": [a for a, _ in unique],
-            "ids": [i for _, i in unique],
-            "days": [e.occurred_at.date() for e in unique.values()],
-        },
-    )
-    duplicates = set(seen_before.scalar_one())
-    if not duplicates:
-        return list(unique.values())
-    return [e for position, e in enumerate(unique.values(), 1) if position not in duplicates]
+    watermarks = {a: r.state.watermark for a, r in records.items() if r.state.watermark is not None}
+    grace = timedelta(days=rules.grace_days)
+    accounts = list({e.account_id for e in events})
+    since = [watermarks[a].date() - grace if a in watermarks else date.min for a in accounts]
+    known: dict[str, dict[bytes, date]] = {}
+    rows = await session.execute(_SEEN_KEYS, {"accounts": accounts, "since": since})
+    for account_id, day, ids in sorted(rows, key=lambda r: r.day):  # a key counted on two days: the later
+        known.setdefault(account_id, {}).update(dict.fromkeys(dedup.keys_of(ids), day))
+    to_fold, added = dedup.first_sightings(events, known, watermarks, rules)
+    if added:
+        params = {"accounts": [a for a, _ in added], "days": [d for _, d in added], "ids": list(added.values())}
+        await session.execute(_ADD_SEEN_KEYS, params)
+    return to_fold
 
 
 async def load_records(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountRecord]:
@@ -199,9 +201,9 @@ async def stale_accounts(
 # An event more than the grace period older than its account's watermark is refused as too late whether its
 # id was seen or not, and a watermark never moves back; so the ids of such days no longer decide anything.
 _PRUNE_SEEN = text(
-    "DELETE FROM seen_events s USING account_health h"
+    "DELETE FROM seen_event_days s USING account_health h"
     " WHERE s.account_id = h.account_id AND h.partition = ANY(CAST(:partitions AS int[]))"
-    " AND s.occurred_on < (((h.state->>'wm')::timestamptz AT TIME ZONE 'UTC')::date - CAST(:grace_days AS int))"
+    " AND s.day < (((h.state->>'wm')::timestamptz AT TIME ZONE 'UTC')::date - CAST(:grace_days AS int))"
 )
 
 

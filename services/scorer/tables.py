@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Computed, Date, DateTime, Float, Integer, MetaData, String, Table, Text, Uuid, func
+from sqlalchemy import Column, Date, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -51,15 +51,14 @@ scorer_clock = Table(
     Column("watermark", DateTime(timezone=True), nullable=False),
 )
 
-# Event ids already counted, per account: a client retry or a replay never counts twice. The key is a
-# 16-byte hash of both, computed by PostgreSQL (migration s0003), cheaper to index than the two strings.
-seen_events = Table(
-    "seen_events",
+# The events already counted, per account and day: a client retry or a replay never counts twice. ``ids`` is
+# the concatenated 8-byte keys (``store.event_key``) of that day's events (migration s0003).
+seen_event_days = Table(
+    "seen_event_days",
     metadata,
-    Column("key", Uuid, Computed("CAST(md5(account_id || '/' || event_id) AS uuid)"), primary_key=True),
-    Column("account_id", String(200), nullable=False),
-    Column("event_id", String(100), nullable=False),
-    Column("occurred_on", Date, nullable=False),
+    Column("account_id", String(200), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("ids", LargeBinary, nullable=False),
 )
 
 # Signals written in the same transaction as the state that raised them, published after commit.

@@ -119,15 +119,20 @@ def distinct_estimate(bitmap: int, bits: int) -> int:
     return round(-bits * math.log(zeros / bits))
 
 
+def too_late(watermark: datetime | None, on: date, rules: WindowRules) -> bool:
+    """An event of a day more than ``grace_days`` before the day of its account's latest event does not count."""
+    return watermark is not None and (watermark.date() - on).days > rules.grace_days
+
+
 def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_RULES) -> bool:
     """Fold one (already deduplicated) event into the account's state; False if it was too late to count."""
     at = event.occurred_at
     on = at.date()
     wm = state.watermark
-    previous_day = None if wm is None else wm.date()
-    if previous_day is not None and (previous_day - on).days > rules.grace_days:
+    if too_late(wm, on, rules):
         state.late_events += 1
         return False
+    previous_day = None if wm is None else wm.date()
     if wm is None or at > wm:
         state.watermark = wm = at
     wm_day = wm.date()

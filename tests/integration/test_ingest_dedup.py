@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until, wait_until
+from tests.support.scorer_stream import seen_event_count
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +73,4 @@ async def test_the_same_events_sent_twice_count_once(services: dict[str, Service
     assert scorer_events(scorer, "counted") == 40
     assert scorer_events(scorer, "duplicate") == 40
 
-    async def seen() -> int:
-        async with sandbox.engine.connect() as conn:
-            return int((await conn.execute(text("SELECT count(*) FROM seen_events"))).scalar_one())
-
-    assert await await_until(seen, within=30, what="seen events") == 40
+    assert await await_until(lambda: seen_event_count(sandbox.engine), within=30, what="seen events") == 40

@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -15,7 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scorer.codec import state_to_json
-from services.scorer.windows import AccountState, WindowRules, apply_event
+from services.scorer.dedup import KEY_BYTES
+from services.scorer.windows import AccountState, WindowRules, apply_event, too_late
 from shared.events import decode_event
 from shared.settings import CommonSettings
 
@@ -95,16 +96,26 @@ async def stored_states(engine: AsyncEngine) -> dict[str, Any]:
         return {r.account_id: r.state for r in rows}
 
 
+async def seen_event_count(engine: AsyncEngine) -> int:
+    """How many distinct event ids the scorer has recorded as counted."""
+    async with engine.connect() as conn:
+        total = (await conn.execute(text("SELECT coalesce(sum(octet_length(ids)), 0) FROM seen_event_days"))).scalar()
+    return int(total or 0) // KEY_BYTES
+
+
 def recompute(events: Iterable[dict[str, Any]], rules: WindowRules) -> dict[str, Any]:
-    """The from-scratch answer: each account's events folded once per id, in the order they were sent."""
+    """The from-scratch answer: the events in the order they were sent, each id counted once per account while
+    its first use can still count (``dedup``); an event too late to count is counted as late, seen or not."""
     states: dict[str, AccountState] = {}
-    seen: set[tuple[str, str]] = set()
+    counted_on: dict[tuple[str, str], date] = {}
     for raw in events:
         e = decode_event(json.dumps(raw).encode())
-        if (e.account_id, e.event_id) in seen:
-            continue
-        seen.add((e.account_id, e.event_id))
-        apply_event(states.setdefault(e.account_id, AccountState()), e, rules)
+        state = states.setdefault(e.account_id, AccountState())
+        first = counted_on.get((e.account_id, e.event_id))
+        if first is not None and not any(too_late(state.watermark, d, rules) for d in (e.occurred_at.date(), first)):
+            continue  # a copy of an event that still counts
+        if apply_event(state, e, rules):
+            counted_on[e.account_id, e.event_id] = e.occurred_at.date()
     return {a: state_to_json(s) for a, s in states.items()}
 
 

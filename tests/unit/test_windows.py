@@ -97,6 +97,17 @@ def test_events_land_in_their_event_time_day() -> None:
     assert window_metrics(state, day(3), RULES).active_users_current == 2
 
 
+def test_an_event_lands_in_its_utc_day_whatever_offset_it_was_sent_with() -> None:
+    at = "2026-11-20T23:30:00-05:00"  # 04:30 UTC the next day
+    sent = [usage(1, 0, occurred_at=at), usage(2, 0, occurred_at="2026-11-21T04:30:00Z")]
+    assert [e.occurred_at.isoformat() for e in sent] == ["2026-11-21T04:30:00+00:00"] * 2
+    state = AccountState()
+    for e in sent:
+        apply_event(state, e, RULES)
+    assert list(state.days) == [date(2026, 11, 21)]
+    assert state.days[date(2026, 11, 21)].logins == 2
+
+
 def test_current_window_against_baseline() -> None:
     events = [usage(d * 100 + k, d) for d in range(28) for k in range(10)]
     events += [usage(10_000 + d * 100 + k, 28 + d) for d in range(7) for k in range(4)]
