@@ -40,6 +40,7 @@ from services.scorer.evaluate import AccountRecord, evaluate_account, record_to_
 from services.scorer.settings import ScorerSettings
 from shared.db import build_engine
 from shared.events import Event, decode_event
+from shared.service_app import tune_gc_for_batches
 from tests.support.scorer_stream import end_offsets, seen_event_count, stored_offsets
 from tests.support.smtp_server import free_port
 
@@ -213,6 +214,7 @@ async def _restart(settings: ScorerSettings, engine: AsyncEngine, env: dict[str,
 
 
 async def run(events: int, accounts: int, restart_accounts: int, instances: int) -> None:
+    tune_gc_for_batches()  # as in the scorer process: raw, ceiling and scorer all run with the same GC
     records = _events(events, accounts)
     async with private_sandbox("bench") as (name, _):
         settings = ScorerSettings(topic_prefix=name.topic_prefix, database_schema=name.schema)

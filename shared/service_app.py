@@ -7,6 +7,7 @@ instead of dying silently.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -99,6 +100,19 @@ def configure_logging(level: str) -> None:
 WorkerFactory = Callable[[AIOKafkaProducer], list[BackgroundWorker]]
 
 
+def tune_gc_for_batches() -> None:
+    """Fewer, larger garbage-collection passes for a batch consumer.
+
+    A batch holds tens of thousands of live objects (decoded messages, account state) while it is worked on;
+    CPython's default (a young-generation pass every 700 allocations, promoting survivors to be scanned again)
+    spent about 40% of the scorer's time re-scanning them (bench.scorer: 12.6k -> 22k events/s). Memory is
+    freed by reference counting as before; only reference cycles wait longer. What was loaded at start-up
+    (modules, settings, the scorecard) is frozen out of collection altogether.
+    """
+    gc.freeze()
+    gc.set_threshold(200_000, 20, 20)
+
+
 def worker_service(
     *,
     title: str,
@@ -117,6 +131,7 @@ def worker_service(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_gc_for_batches()
         producer = build_producer(settings, client_id=client_id)
         await producer.start()
         app.state.producer = producer
