@@ -1,0 +1,41 @@
+"""The benchmarks still run end to end (tiny sizes, real stack): a bench that rots reports nothing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from services.demo.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def figure(out: str, label: str) -> float:
+    match = re.search(rf"^{re.escape(label)}\s+([\d.]+)", out, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{out}"
+    return float(match.group(1))
+
+
+def test_bench_scorer_prints_its_figures() -> None:
+    sizes = ["--events", "3000", "--accounts", "30", "--instances", "2", "--restart-accounts", "50"]
+    out = run_bench("bench.scorer", *sizes)
+    for label in ("raw aiokafka consumer:", "scorer end to end:", "in-memory ceiling:", "2 scorer processes:"):
+        assert figure(out, label) > 0
+    assert figure(out, "ratio scorer/raw:") <= figure(out, "ratio ceiling/raw:")
+    assert "restart with 50 accounts: /readyz 200 after" in out
+
+
+def test_bench_ingest_prints_its_ratio() -> None:
+    out = run_bench("bench.ingest", "--events", "2000", "--batch", "200", "--rounds", "1")
+    assert "ratio" in out, out
