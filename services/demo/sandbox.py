@@ -6,8 +6,9 @@ Tests, benchmarks and each demo run work in one, so they never see each other's 
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -56,24 +57,51 @@ async def drop_schemas(settings: CommonSettings, *schemas: str) -> None:
 
 async def delete_topics(settings: CommonSettings, prefix: str) -> None:
     """Best effort: Kafka deletes topics asynchronously and a missing one is not an error here."""
+    await _delete_topics_where(settings, lambda topic: topic.startswith(prefix))
+
+
+async def delete_orphaned_topics(settings: CommonSettings) -> None:
+    """Delete the topics of sandboxes whose schema is gone: runs that were killed before they cleaned up.
+
+    A live sandbox made its schema before its topics and drops it after them, so it is never taken for one.
+    """
+    engine = build_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            schemas = set((await conn.execute(text("SELECT nspname FROM pg_namespace"))).scalars())
+    finally:
+        await engine.dispose()
+
+    def orphaned(topic: str) -> bool:
+        match = _SANDBOX_TOPIC.match(topic)
+        return match is not None and f"{match[1]}_{match[2]}" not in schemas
+
+    await _delete_topics_where(settings, orphaned)
+
+
+_SANDBOX_TOPIC = re.compile(r"^([a-z]+)-([0-9a-f]{10})\.")  # SandboxName.fresh's "<kind>-<tag>." prefix
+
+
+async def _delete_topics_where(settings: CommonSettings, doomed: Callable[[str], bool]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
+        topics = [t for t in await admin.list_topics() if doomed(t)]
+        for i in range(0, len(topics), 100):
             with contextlib.suppress(Exception):
-                await admin.delete_topics(doomed)
+                await admin.delete_topics(topics[i : i + 100])
     finally:
         await admin.close()
 
 
 @contextlib.asynccontextmanager
 async def private_sandbox(kind: str, **overrides: object) -> AsyncIterator[tuple[SandboxName, CommonSettings]]:
-    """A fresh, prepared sandbox, whose schema is dropped afterwards."""
+    """A fresh, prepared sandbox, whose topics and schema are deleted afterwards."""
     name = SandboxName.fresh(kind)
     settings = name.settings(**overrides)
     await prepare(settings)
     try:
         yield name, settings
     finally:
+        await delete_topics(settings, f"{name.topic_prefix}.")
         await drop_schemas(settings, name.schema)

@@ -6,6 +6,7 @@ Each test gets its own topic prefix and database schema, so tests never see each
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.demo.processes import REPO_ROOT
-from services.demo.sandbox import private_sandbox
+from services.demo.sandbox import delete_orphaned_topics, private_sandbox
 from shared.db import build_engine
 from shared.settings import CommonSettings
 from shared.signals import RiskSignal
@@ -37,6 +38,8 @@ def local_stack() -> None:
         )
         if proc.returncode != 0:
             _stack_error = f"deploy/local-stack.sh up failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        else:  # topics of earlier runs that were killed before they cleaned up
+            asyncio.run(delete_orphaned_topics(CommonSettings()))
     if _stack_error:
         pytest.fail(f"the local Kafka/PostgreSQL stack is required and did not start:\n{_stack_error}")
 
