@@ -18,7 +18,7 @@ from services.scorer.detectors import ActiveSignal, build_signal, current_condit
 from services.scorer.explain import explain
 from services.scorer.metrics import WindowMetrics, window_metrics
 from services.scorer.scorecard import ScorecardSet
-from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, ComponentScore, HealthScore, score_account
+from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
 from services.scorer.windows import AccountState, WindowRules, apply_event
 from shared.accounts import AccountProfile
 from shared.events import Event
@@ -136,11 +136,16 @@ def health_to_json(h: HealthScore) -> list[dict[str, Any]]:
     return [vars(c) for c in h.components]
 
 
+RECORD_COLUMNS = ("account_id", "state", "score", "band", "active_signals", "as_of", "history")
+
+
 def record_from_row(row: Any) -> AccountRecord:
-    """From an account_health row (state, score, band, components, active_signals, as_of, history)."""
+    """From an account_health row's columns in ``RECORD_COLUMNS``. The previous score comes back without its
+    components: an evaluation recomputes them, and only the previous score and band are read (hysteresis,
+    "score before" in signals)."""
     health = None
     if row.score is not None and row.band is not None:
-        health = HealthScore(row.score, Band(row.band), tuple(ComponentScore(**c) for c in row.components))
+        health = HealthScore(row.score, Band(row.band), ())
     return AccountRecord(
         state=state_from_json(row.state),
         health=health,

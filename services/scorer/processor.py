@@ -2,7 +2,8 @@
 
 Also the clock: each batch advances the per-partition event-time watermark (``scorer_clock``) in its
 transaction, and a sweep re-evaluates, at that watermark, accounts on this instance's partitions that were
-last evaluated on an earlier day, so inactivity and days-to-renewal advance for accounts that send nothing.
+last evaluated on an earlier day, so inactivity and days-to-renewal advance for accounts that send nothing
+(a page of them per interval while events flow, all of them once caught up).
 """
 
 from __future__ import annotations
@@ -153,11 +154,14 @@ class ScoringProcessor:
         SWEPT.inc(len(records))
         return len(records)
 
-    async def _maybe_sweep(self) -> None:
+    async def _maybe_sweep(self, *, caught_up: bool) -> None:
+        """Caught up (a poll found nothing), the sweep goes through every stale account. While events flow it
+        does one page per interval: the accounts that send events are re-evaluated by them anyway, and a
+        replay moving the clock days a second would otherwise spend its time sweeping every account."""
         if time.monotonic() - self._last_sweep < self._sweep_interval_s:
             return
         self._last_sweep = time.monotonic()
-        while await self.sweep() >= self._sweep_batch:
+        while await self.sweep() >= self._sweep_batch and caught_up:
             pass
         await self.publish_outbox()
         if time.monotonic() - self._last_prune >= self._prune_interval_s:
@@ -174,11 +178,11 @@ class ScoringProcessor:
     async def after_commit(self) -> None:
         if self._outbox_pending:
             await self.publish_outbox()
-        await self._maybe_sweep()
+        await self._maybe_sweep(caught_up=False)
 
     async def on_idle(self) -> None:
         await self.publish_outbox()
-        await self._maybe_sweep()
+        await self._maybe_sweep(caught_up=True)
 
     def on_partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
         return None  # state is read from PostgreSQL per batch: nothing cached to drop

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scorer import dedup
-from services.scorer.evaluate import AccountRecord, record_from_row
+from services.scorer.evaluate import RECORD_COLUMNS, AccountRecord, record_from_row
 from services.scorer.tables import (
     account_health,
     account_profiles,
@@ -23,6 +23,7 @@ from shared.accounts import AccountProfile
 from shared.events import Event
 from shared.signals import RiskSignal
 
+_RECORD = [account_health.c[name] for name in RECORD_COLUMNS]
 _SEEN_KEYS = text(
     "SELECT s.account_id, s.day, s.ids FROM unnest(CAST(:accounts AS text[]), CAST(:since AS date[]))"
     " AS a(account_id, since)"
@@ -111,7 +112,7 @@ async def first_sightings(
 async def load_records(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountRecord]:
     """The accounts' records, locked until the batch commits (a sweep or a late instance waits)."""
     rows = await session.execute(
-        select(account_health).where(account_health.c.account_id.in_(list(ids))).with_for_update()
+        select(*_RECORD).where(account_health.c.account_id.in_(list(ids))).with_for_update(of=account_health)
     )
     return {r.account_id: record_from_row(r) for r in rows}
 
@@ -189,11 +190,11 @@ async def stale_accounts(
     """Accounts on these partitions last evaluated on an earlier day than the clock, locked, skipping busy ones."""
     day_start = clock.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = await session.execute(
-        select(account_health)
+        select(*_RECORD)
         .where(account_health.c.partition.in_(list(partitions)), account_health.c.as_of < day_start)
         .order_by(account_health.c.as_of)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=account_health)
     )
     return {r.account_id: record_from_row(r) for r in rows}
 
