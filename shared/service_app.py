@@ -105,7 +105,7 @@ def tune_gc_for_batches() -> None:
 
     A batch holds tens of thousands of live objects (decoded messages, account state) while it is worked on;
     CPython's default (a young-generation pass every 700 allocations, promoting survivors to be scanned again)
-    spent about 40% of the scorer's time re-scanning them (bench.scorer: 12.6k -> 22k events/s). Memory is
+    spent about 40% of the scorer's batch loop re-scanning them (12.6k -> ~21k events/s with this). Memory is
     freed by reference counting as before; only reference cycles wait longer. What was loaded at start-up
     (modules, settings, the scorecard) is frozen out of collection altogether.
     """

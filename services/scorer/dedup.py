@@ -50,19 +50,13 @@ def first_sightings(
             to_fold.append(e)
             continue
         key = event_key(e.event_id)
-        seen = known.get(account)
-        if seen is None:
-            seen = known[account] = {}
-        else:
-            counted_on = seen.get(key)
-            if counted_on is not None and not too_late(wm, counted_on, rules):
-                continue
+        seen = known.setdefault(account, {})
+        counted_on = seen.get(key)
+        if counted_on is not None and not too_late(wm, counted_on, rules):
+            continue
         seen[key] = on
         to_fold.append(e)
         if wm is None or at > wm:
             watermarks[account] = at
-        keys = added.get((account, on))
-        if keys is None:
-            keys = added[account, on] = bytearray()
-        keys += key
+        added.setdefault((account, on), bytearray()).extend(key)
     return to_fold, {day: bytes(keys) for day, keys in added.items()}

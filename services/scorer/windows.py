@@ -89,9 +89,10 @@ class AccountState:
     late_events: int = 0
 
     def bucket(self, day: date) -> DayBucket:
-        if day not in self.days:
-            self.days[day] = DayBucket()
-        return self.days[day]
+        found = self.days.get(day)
+        if found is None:
+            found = self.days[day] = DayBucket()
+        return found
 
 
 def minute_of(at: datetime) -> int:
@@ -136,9 +137,7 @@ def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_
     if wm is None or at > wm:
         state.watermark = wm = at
     wm_day = wm.date()
-    day = state.days.get(on)
-    if day is None:
-        day = state.days[on] = DayBucket()
+    day = state.bucket(on)
     in_current = (wm_day - on).days < rules.current_days
     if event.user_id and in_current:
         day.users |= 1 << hash_bit(event.user_id, USER_BITS)
