@@ -152,7 +152,7 @@ def _in_memory(settings: ScorerSettings, records: list[tuple[bytes, bytes]]) -> 
         for account_id, events in by_account.items():
             evaluation = evaluate_account(account_id, kept.get(account_id, AccountRecord()), events, None, config)
             kept[account_id] = evaluation.record
-            record_to_row(evaluation.record)
+            record_to_row(evaluation.record, evaluation.health)
     return len(records) / (time.perf_counter() - started)
 
 

@@ -1,16 +1,22 @@
-"""One account's step: fold new events into its state, re-score it, and decide which signals to emit. Pure.
+"""One account's step: fold new events into its state, close the days it passed, and score it at its tip. Pure.
 
-The evaluation time ``as_of`` is event time, never wall-clock time: the latest of the account's own
-watermark, the time it was last evaluated at, and the scorer's clock (the latest event time seen across the
-topic, which lets a sweep advance accounts that send nothing). Replaying the same events in the same order
-gives the same scores and the same signal ids.
+Signals are decided at fixed event-time points only, each day's close (its last instant, UTC), never at
+whatever batch boundary a poll produced: folding an account's events in stream order, the first event of a
+later day (or the scorer's clock, for an account that sends nothing) closes every day before it that is not
+closed yet, and each close scores the complete day and decides the signals. So the same events in the same
+order give the same signals and signal ids however they are cut into batches or replayed. The *tip* (the
+account's latest event time, or the clock) is scored too, for the API and the score history of the day in
+progress, but it decides nothing: hysteresis, "the score seven days ago" and the signals read the closes only.
+
+The evaluation time is event time, never wall-clock time. An account whose lifecycle says churned raises no
+further signals (its open ones stay as they were).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from services.scorer.codec import state_from_json, state_to_json
@@ -19,12 +25,13 @@ from services.scorer.explain import explain
 from services.scorer.metrics import WindowMetrics, window_metrics
 from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
-from services.scorer.windows import AccountState, WindowRules, apply_event
+from services.scorer.windows import AccountState, WindowRules, apply_event, churned_by
 from shared.accounts import AccountProfile
 from shared.events import Event
 from shared.signals import Band, RiskSignal, Severity, SignalType
 
 _ORDER = sorted(KNOWN_COMPONENTS)
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,7 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The score and each component's points on one day, to say what changed over seven days."""
+    """The score and each component's points at one day's close, to say what changed over seven days."""
 
     score: float
     points: dict[str, float]
@@ -46,20 +53,29 @@ class AccountRecord:
     """Everything the scorer keeps about one account between batches."""
 
     state: AccountState = field(default_factory=AccountState)
-    health: HealthScore | None = None
+    health: HealthScore | None = None  # at the last day close: hysteresis and "score before" read it
     active: dict[SignalType, ActiveSignal] = field(default_factory=dict)
-    as_of: datetime | None = None
+    as_of: datetime | None = None  # the tip: the latest point the account was scored at
     history: dict[date, Snapshot] = field(default_factory=dict)
+    closed_on: date | None = None  # the last day whose close decided the signals
+
+
+@dataclass(frozen=True)
+class DayClose:
+    day: date
+    health: HealthScore
 
 
 @dataclass(frozen=True)
 class Evaluation:
     record: AccountRecord
     signals: list[RiskSignal]
-    explanation: str
-    as_of: datetime | None
-    metrics: WindowMetrics | None = None
+    explanation: str  # of the tip
+    as_of: datetime | None  # the tip
+    metrics: WindowMetrics | None = None  # of the tip
     late: int = 0
+    health: HealthScore | None = None  # at the tip: what the API shows
+    closes: tuple[DayClose, ...] = ()
 
 
 def _latest(*times: datetime | None) -> datetime | None:
@@ -80,6 +96,78 @@ def _trim(history: dict[date, Snapshot], week_ago: date) -> dict[date, Snapshot]
     return {d: s for d, s in history.items() if d >= keep_from}
 
 
+@dataclass(frozen=True)
+class _Scored:
+    metrics: WindowMetrics
+    health: HealthScore
+    before: float | None  # the score seven days earlier
+    explanation: str
+
+
+def _score(
+    record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig, *, complete: bool
+) -> _Scored:
+    metrics = window_metrics(record.state, day, config.rules, profile, day_complete=complete)
+    card = config.scorecards.for_profile(profile)
+    previous = record.health
+    week_ago = snapshot_before(record.history, day - timedelta(days=7))
+    health = score_account(metrics, card, previous.band if previous else None, week_ago.points if week_ago else None)
+    before = week_ago.score if week_ago else None
+    return _Scored(metrics, health, before, explain(metrics, health, before))
+
+
+def close_day(
+    account_id: str, record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig
+) -> tuple[DayClose, list[RiskSignal]]:
+    """Score the complete ``day`` and decide its signals; the record moves on to that close."""
+    scored = _score(record, day, profile, config, complete=True)
+    at = datetime.combine(day, time.max, tzinfo=UTC)
+    signals: list[RiskSignal] = []
+    if not churned_by(record.state, day):
+        thresholds = config.scorecards.thresholds
+        now = current_conditions(scored.metrics, scored.health, thresholds, scored.before)
+        changes, record.active = transitions(now, record.active, day, thresholds.clear_after_days)
+        signals = [
+            build_signal(
+                account_id=account_id,
+                transition=t,
+                occurred_at=at,
+                health=scored.health,
+                previous=record.health,
+                explanation=scored.explanation,
+                account=profile,
+            )
+            for t in changes
+        ]
+    record.history = _trim(record.history, day - timedelta(days=7))
+    points = {c.name: c.points for c in scored.health.components if c.points is not None}
+    record.history[day] = Snapshot(scored.health.score, points)
+    record.health = scored.health
+    record.closed_on = day
+    return DayClose(day, scored.health), signals
+
+
+def close_days_before(
+    account_id: str,
+    record: AccountRecord,
+    day: date,
+    profile: AccountProfile | None,
+    config: ScoringConfig,
+    closes: list[DayClose],
+    signals: list[RiskSignal],
+) -> None:
+    """Close every day before ``day`` not closed yet, from the account's first day with data."""
+    if record.closed_on is None:
+        first = record.state.watermark.date() if record.state.watermark else day
+        record.closed_on = first - _DAY
+    on = record.closed_on + _DAY
+    while on < day:
+        close, raised = close_day(account_id, record, on, profile, config)
+        closes.append(close)
+        signals.extend(raised)
+        on += _DAY
+
+
 def evaluate_account(
     account_id: str,
     record: AccountRecord,
@@ -88,36 +176,22 @@ def evaluate_account(
     config: ScoringConfig = ScoringConfig(),
     clock: datetime | None = None,
 ) -> Evaluation:
-    late = sum(1 for e in events if not apply_event(record.state, e, config.rules))
-    as_of = _latest(record.as_of, record.state.watermark, clock if record.state.watermark else None)
-    if as_of is None:
+    """Fold ``events`` (in stream order) into ``record``, closing the days they pass; then score the tip.
+    ``clock``: the scorer's event-time clock, which moves an idle account's tip (and closes) forward."""
+    closes: list[DayClose] = []
+    signals: list[RiskSignal] = []
+    late = 0
+    for e in events:
+        if record.state.watermark is not None:
+            close_days_before(account_id, record, e.occurred_at.date(), profile, config, closes, signals)
+        late += not apply_event(record.state, e, config.rules)
+    tip = _latest(record.as_of, record.state.watermark, clock if record.state.watermark else None)
+    if tip is None:
         return Evaluation(record, [], "", None, late=late)
-    metrics = window_metrics(record.state, as_of.date(), config.rules, profile)
-    card = config.scorecards.for_profile(profile)
-    previous = record.health
-    week_ago = snapshot_before(record.history, as_of.date() - timedelta(days=7))
-    health = score_account(metrics, card, previous.band if previous else None, week_ago.points if week_ago else None)
-    before = week_ago.score if week_ago else None
-    now = current_conditions(metrics, health, config.scorecards.thresholds, before)
-    explanation = explain(metrics, health, before)
-    changes, active = transitions(now, record.active, as_of.date(), config.scorecards.thresholds.clear_after_days)
-    signals = [
-        build_signal(
-            account_id=account_id,
-            transition=t,
-            occurred_at=as_of,
-            health=health,
-            previous=previous,
-            explanation=explanation,
-            account=profile,
-        )
-        for t in changes
-    ]
-    history = _trim(record.history, as_of.date() - timedelta(days=7))
-    points = {c.name: c.points for c in health.components if c.points is not None}
-    history[as_of.date()] = Snapshot(health.score, points)
-    new_record = AccountRecord(record.state, health, active, as_of, history)
-    return Evaluation(new_record, signals, explanation, as_of, metrics, late)
+    close_days_before(account_id, record, tip.date(), profile, config, closes, signals)
+    scored = _score(record, tip.date(), profile, config, complete=False)
+    record.as_of = tip
+    return Evaluation(record, signals, scored.explanation, tip, scored.metrics, late, scored.health, tuple(closes))
 
 
 def history_to_json(history: dict[date, Snapshot]) -> dict[str, list[float | None]]:
@@ -136,32 +210,45 @@ def health_to_json(h: HealthScore) -> list[dict[str, Any]]:
     return [vars(c) for c in h.components]
 
 
-RECORD_COLUMNS = ("account_id", "state", "score", "band", "active_signals", "as_of", "history")
+RECORD_COLUMNS = (
+    "account_id",
+    "state",
+    "closed_score",
+    "closed_band",
+    "closed_on",
+    "active_signals",
+    "as_of",
+    "history",
+)
 
 
 def record_from_row(row: Any) -> AccountRecord:
-    """From an account_health row's columns in ``RECORD_COLUMNS``. The previous score comes back without its
-    components: an evaluation recomputes them, and only the previous score and band are read (hysteresis,
-    "score before" in signals)."""
+    """From an account_health row's columns in ``RECORD_COLUMNS``. The score of the last close comes back
+    without its components: only its score and band are read (hysteresis, "score before" in signals)."""
     health = None
-    if row.score is not None and row.band is not None:
-        health = HealthScore(row.score, Band(row.band), ())
+    if row.closed_score is not None and row.closed_band is not None:
+        health = HealthScore(row.closed_score, Band(row.closed_band), ())
     return AccountRecord(
         state=state_from_json(row.state),
         health=health,
         active=active_from_json(row.active_signals, row.as_of),
         as_of=row.as_of,
         history=history_from_json(row.history or {}),
+        closed_on=row.closed_on,
     )
 
 
-def record_to_row(record: AccountRecord) -> dict[str, Any]:
-    h = record.health
+def record_to_row(record: AccountRecord, tip: HealthScore | None) -> dict[str, Any]:
+    """The record's columns, with ``tip`` (the score at the tip) as the score the API shows."""
+    closed = record.health
     return {
         "state": state_to_json(record.state),
-        "score": h.score if h else None,
-        "band": h.band.value if h else None,
-        "components": health_to_json(h) if h else [],
+        "score": tip.score if tip else None,
+        "band": tip.band.value if tip else None,
+        "components": health_to_json(tip) if tip else [],
+        "closed_score": closed.score if closed else None,
+        "closed_band": closed.band.value if closed else None,
+        "closed_on": record.closed_on,
         "active_signals": {
             k.value: {"severity": v.severity.value, "last_held": v.last_held.isoformat()}
             for k, v in record.active.items()

@@ -2,8 +2,9 @@
 
 The current window is the ``current_days`` ending on ``as_of``; the baseline the ``baseline_days`` before it.
 Usage (activity) compares complete days only: its windows end the day before ``as_of``, because the day in
-progress is still filling up and would look like a drop every morning. Tickets count up to ``as_of``: support
-trouble is news within the hour.
+progress is still filling up and would look like a drop every morning; at a day's close (``day_complete``) the
+day itself is complete and the windows end on it. Tickets count up to ``as_of``: support trouble is news within
+the hour.
 A metric that cannot be known (no baseline yet, no seats purchased, no NPS answer) is None, never a guess.
 """
 
@@ -67,7 +68,7 @@ class WindowMetrics:
         return min(1.5, self.active_users_current / self.seats_purchased)
 
 
-def _baseline_days_covered(state: AccountState, as_of: date, rules: WindowRules) -> int:
+def _baseline_days_covered(state: AccountState, as_of: date, rules: WindowRules, usage_lag: int) -> int:
     """Days of the baseline window on or after the account's first day with events.
 
     A young account's baseline is averaged over the days it existed, not over days before it had any data,
@@ -75,7 +76,7 @@ def _baseline_days_covered(state: AccountState, as_of: date, rules: WindowRules)
     """
     if not state.days:
         return 0
-    end = as_of - timedelta(days=rules.current_days + 1)
+    end = as_of - timedelta(days=rules.current_days + usage_lag)
     start = max(min(state.days), end - timedelta(days=rules.baseline_days - 1))
     return max(0, (end - start).days + 1)
 
@@ -85,22 +86,29 @@ def _mean(total: float, count: int) -> float | None:
 
 
 def window_metrics(
-    state: AccountState, as_of: date, rules: WindowRules = DEFAULT_RULES, profile: AccountProfile | None = None
+    state: AccountState,
+    as_of: date,
+    rules: WindowRules = DEFAULT_RULES,
+    profile: AccountProfile | None = None,
+    *,
+    day_complete: bool = False,
 ) -> WindowMetrics:
     cur_days, base_days = rules.current_days, rules.baseline_days
+    lag = 0 if day_complete else 1  # usage windows end this many days before ``as_of``
     # One pass over the days up to cur_days + base_days back from ``as_of``, newest first: a fixed order, so
     # float sums do not depend on the order events arrived in. Day n back is in the current window for
-    # n < cur_days, in the baseline for cur_days <= n < cur_days + base_days; usage windows end a day earlier.
+    # n < cur_days, in the baseline for cur_days <= n < cur_days + base_days; usage windows end ``lag`` days
+    # earlier.
     act_cur = act_base = feature_uses = key_uses = resolve_hours = 0.0
     tickets_cur = tickets_base = escalations = urgent = logins = timed = csat_sum = csat_n = 0
     users = features = 0
     base_active = False
-    today, span = as_of.toordinal(), cur_days + base_days
+    today, span = as_of.toordinal(), cur_days + base_days - 1 + lag
     in_reach = sorted((n, b) for d, b in state.days.items() if 0 <= (n := today - d.toordinal()) <= span)
     for n, b in in_reach:
-        if 1 <= n <= cur_days:
+        if lag <= n < cur_days + lag:
             act_cur += b.activity
-        elif n > cur_days:
+        elif n >= cur_days + lag:
             activity = b.activity
             act_base += activity
             base_active = base_active or activity > 0
@@ -125,7 +133,7 @@ def window_metrics(
         nps_sum += b.nps_sum
         nps_n += b.nps_count
     last = state.last_activity_at
-    covered = _baseline_days_covered(state, as_of, rules)
+    covered = _baseline_days_covered(state, as_of, rules, lag)
     return WindowMetrics(
         as_of=as_of,
         activity_current=act_cur / cur_days,

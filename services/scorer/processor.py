@@ -27,6 +27,7 @@ from shared.accounts import AccountProfile
 from shared.consumer_loop import Rejected
 from shared.events import Event, decode_event
 from shared.settings import Topics
+from shared.signals import RiskSignal
 
 log = logging.getLogger(__name__)
 
@@ -109,22 +110,26 @@ class ScoringProcessor:
     async def _persist(
         self, session: AsyncSession, evaluations: dict[str, Evaluation], partition_of: dict[str, int]
     ) -> None:
-        health_rows, history_rows, signals = [], [], []
+        health_rows: list[dict[str, Any]] = []
+        history_rows: list[dict[str, Any]] = []
+        signals: list[RiskSignal] = []
         for account_id, ev in evaluations.items():
-            h = ev.record.health
+            h = ev.health
             health_rows.append(
                 {
                     "account_id": account_id,
-                    **record_to_row(ev.record),
+                    **record_to_row(ev.record, h),
                     "explanation": ev.explanation or None,
                     "partition": partition_of.get(account_id),
                     "scorecard": h.scorecard if h else None,
                 }
             )
+            scores = [(c.day, c.health) for c in ev.closes]
             if h is not None and ev.as_of is not None:
-                history_rows.append(
-                    {"account_id": account_id, "day": ev.as_of.date(), "score": h.score, "band": h.band}
-                )
+                scores.append((ev.as_of.date(), h))  # the day in progress, until its close replaces it
+            history_rows.extend(
+                {"account_id": account_id, "day": day, "score": s.score, "band": s.band} for day, s in scores
+            )
             for s in ev.signals:
                 SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
                 signals.append(s)

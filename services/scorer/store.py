@@ -46,6 +46,9 @@ _HEALTH_COLUMNS = (
     ("history", "text"),
     ("partition", "int"),
     ("scorecard", "text"),
+    ("closed_on", "date"),
+    ("closed_score", "float8"),
+    ("closed_band", "text"),
 )
 _JSON_COLUMNS = {"state", "components", "active_signals", "history"}
 _UPSERT_HEALTH = text(
@@ -66,9 +69,14 @@ _UPSERT_SCORE_HISTORY = text(
 
 
 _QUEUE_SIGNALS = text(
-    "INSERT INTO signal_outbox (signal_id, account_id, payload)"
+    "WITH queued AS (INSERT INTO signal_outbox (signal_id, account_id, payload)"
     " SELECT i, a, p::jsonb FROM unnest(CAST(:ids AS text[]), CAST(:accounts AS text[]), CAST(:payloads AS text[]))"
-    " AS t(i, a, p) ON CONFLICT DO NOTHING"
+    " AS t(i, a, p) ON CONFLICT DO NOTHING RETURNING payload)"
+    " INSERT INTO signal_log (signal_id, account_id, signal_type, severity, recovered, occurred_at, evidence,"
+    " explanation)"
+    " SELECT payload->>'signal_id', payload->>'account_id', payload->>'signal_type', payload->>'severity',"
+    " (payload->>'recovered')::boolean, (payload->>'occurred_at')::timestamptz, payload->'evidence',"
+    " payload->>'explanation' FROM queued ON CONFLICT DO NOTHING"
 )
 # The payload goes out as the text PostgreSQL holds, not decoded and encoded again on the way.
 _OUTBOX_PAGE = text(
@@ -187,12 +195,12 @@ async def read_clock(session: AsyncSession, topic: str) -> datetime | None:
 async def stale_accounts(
     session: AsyncSession, partitions: Collection[int], clock: datetime, limit: int
 ) -> dict[str, AccountRecord]:
-    """Accounts on these partitions last evaluated on an earlier day than the clock, locked, skipping busy ones."""
-    day_start = clock.replace(hour=0, minute=0, second=0, microsecond=0)
+    """Accounts on these partitions with a day before the clock's to close, locked, skipping busy ones."""
+    last_closable = clock.date() - timedelta(days=1)
     rows = await session.execute(
         select(*_RECORD)
-        .where(account_health.c.partition.in_(list(partitions)), account_health.c.as_of < day_start)
-        .order_by(account_health.c.as_of)
+        .where(account_health.c.partition.in_(list(partitions)), account_health.c.closed_on < last_closable)
+        .order_by(account_health.c.closed_on)
         .limit(limit)
         .with_for_update(skip_locked=True, of=account_health)
     )

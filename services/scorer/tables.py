@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, func
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -30,6 +30,10 @@ account_health = Table(
     Column("history", JSONB, nullable=False),  # daily score + component points, last 8 days
     Column("partition", Integer),  # the events partition the account lives on (for the sweep)
     Column("scorecard", String(100)),
+    # the last day close (migration s0004): signals and hysteresis read it, score/band above are the tip's
+    Column("closed_on", Date),
+    Column("closed_score", Float),
+    Column("closed_band", String(10)),
 )
 
 # One row per account and event-time day: the score at the day's last evaluation.
@@ -59,6 +63,20 @@ seen_event_days = Table(
     Column("account_id", String(200), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("ids", LargeBinary, nullable=False),
+)
+
+# Every signal raised, kept (the outbox forgets what it published): what the backtest reads (migration s0004).
+signal_log = Table(
+    "signal_log",
+    metadata,
+    Column("signal_id", String(255), primary_key=True),
+    Column("account_id", String(200), nullable=False),
+    Column("signal_type", String(50), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("recovered", Boolean, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("evidence", JSONB, nullable=False),
+    Column("explanation", Text, nullable=False),
 )
 
 # Signals written in the same transaction as the state that raised them, published after commit.

@@ -84,6 +84,8 @@ class AccountState:
     latest_nps: tuple[int, int] | None = None  # (minute, score) of the latest NPS answer
     signed_up_on: date | None = None
     activated_on: date | None = None  # first onboarding milestone
+    churned_on: date | None = None  # latest `lifecycle churned`
+    returned_on: date | None = None  # latest `signed_up` or `renewed`: a churned account that came back
     open_tickets: dict[str, int] = field(default_factory=dict)  # ticket hash -> opened minute
     early_resolutions: dict[str, int] = field(default_factory=dict)  # resolved before its opening arrived
     late_events: int = 0
@@ -224,6 +226,19 @@ def _apply_lifecycle(state: AccountState, event: LifecycleEvent) -> None:
         state.signed_up_on = on if state.signed_up_on is None else min(state.signed_up_on, on)
     elif event.action is LifecycleAction.ONBOARDING_MILESTONE:
         state.activated_on = on if state.activated_on is None else min(state.activated_on, on)
+    if event.action is LifecycleAction.CHURNED:
+        state.churned_on = on if state.churned_on is None else max(state.churned_on, on)
+    elif event.action in (LifecycleAction.SIGNED_UP, LifecycleAction.RENEWED):
+        state.returned_on = on if state.returned_on is None else max(state.returned_on, on)
+
+
+def churned_by(state: AccountState, day: date) -> bool:
+    """Whether the account had churned by ``day`` (and not come back since): it raises no more risk signals."""
+    churned = state.churned_on
+    if churned is None or churned > day:
+        return False
+    back = state.returned_on
+    return back is None or back <= churned or back > day
 
 
 def prune(state: AccountState, as_of: date, rules: WindowRules) -> None:

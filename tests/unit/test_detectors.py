@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -140,7 +140,9 @@ def test_the_clock_advances_inactivity_and_renewal_without_events() -> None:
     types = {s.signal_type for s in idle.signals}
     assert SignalType.INACTIVITY in types
     assert idle.metrics is not None and idle.metrics.days_to_renewal == 10
-    assert idle.signals[0].occurred_at == START + timedelta(days=40)
+    # signals are decided at day closes: the days the clock passed, each at its last instant
+    closes = {s.occurred_at for s in idle.signals}
+    assert all(at.time() == time.max and START + timedelta(days=27) < at < START + timedelta(days=40) for at in closes)
     again = evaluate_account("a", idle.record, [], profile, clock=START + timedelta(days=40))
     assert again.signals == []  # an ongoing condition is not raised twice
     assert "last active 13 days ago" in idle.explanation
