@@ -38,10 +38,11 @@ from services.demo.sandbox import private_sandbox
 from services.scorer.app import scoring_config
 from services.scorer.evaluate import AccountRecord, evaluate_account, record_to_row
 from services.scorer.settings import ScorerSettings
+from shared.consumer_progress import end_offsets, stored_offsets
 from shared.db import build_engine
 from shared.events import Event, decode_event
 from shared.service_app import tune_gc_for_batches
-from tests.support.scorer_stream import end_offsets, seen_event_count, stored_offsets
+from tests.support.scorer_stream import seen_event_count
 from tests.support.smtp_server import free_port
 
 END = datetime(2026, 11, 20, tzinfo=UTC)

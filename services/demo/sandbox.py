@@ -30,6 +30,14 @@ class SandboxName:
         tag = tag or uuid.uuid4().hex[:10]
         return cls(topic_prefix=f"{kind}-{tag}", schema=f"{kind}_{tag}")
 
+    @classmethod
+    def named(cls, name: str) -> SandboxName:
+        """The sandbox a person names on the command line (``--sandbox trial-1``): topics ``trial-1.*``, schema
+        ``trial_1``."""
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,40}", name):
+            raise ValueError(f"sandbox name {name!r}: use 1-41 lower-case letters, digits, '-' or '_', from a letter")
+        return cls(topic_prefix=name, schema=name.replace("-", "_"))
+
     @property
     def env(self) -> dict[str, str]:
         """What a service process needs to work in this sandbox."""

@@ -12,6 +12,7 @@ from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
 from services.scorer.windows import WindowRules
 from shared.consumer_loop import ConsumerLoop
+from shared.consumer_progress import scorer_group
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
 from shared.service_app import BackgroundWorker, worker_service
@@ -34,7 +35,7 @@ def scoring_config(settings: ScorerSettings) -> ScoringConfig:
 def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ConsumerLoop:
     loop = ConsumerLoop(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.topic_prefix}.scorer",
+        group_id=scorer_group(settings),
         topics=[settings.topics.accounts, settings.topics.events],
         sessions=processor.sessions,
         processor=processor,

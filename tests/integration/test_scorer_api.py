@@ -12,9 +12,10 @@ from aiokafka import AIOKafkaProducer
 
 from services.demo.processes import ServiceProcess
 from shared.accounts import AccountProfile, Contact, TouchTier
+from shared.consumer_progress import caught_up
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
-from tests.support.scorer_stream import END, account_events, caught_up, produce
+from tests.support.scorer_stream import END, account_events, produce
 from tests.support.smtp_server import free_port
 
 pytestmark = pytest.mark.integration

@@ -14,17 +14,16 @@ from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess
 from services.scorer.windows import WindowRules
+from shared.consumer_progress import caught_up, stored_offsets
 from shared.signals import RiskSignal, Severity
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
 from tests.support.scorer_stream import (
     account_events,
-    caught_up,
     produce,
     read_topic,
     recompute,
     seen_event_count,
-    stored_offsets,
     stored_states,
 )
 from tests.support.smtp_server import free_port

@@ -3,7 +3,6 @@ scorer's stored offsets reach the end of the topic, and recompute the expected s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.scorer.codec import state_to_json
 from services.scorer.dedup import KEY_BYTES
 from services.scorer.windows import AccountState, WindowRules, apply_event, too_late
+from shared.consumer_progress import end_offsets
 from shared.events import decode_event
 from shared.settings import CommonSettings
 
@@ -59,35 +59,6 @@ async def produce(settings: CommonSettings, events: Iterable[dict[str, Any]], ra
             await f
     finally:
         await producer.stop()
-
-
-async def end_offsets(settings: CommonSettings, topic: str, partitions: int | None = None) -> dict[int, int]:
-    partitions = partitions or settings.events_partitions
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        ends = await consumer.end_offsets(parts)
-        return {tp.partition: off for tp, off in ends.items()}
-    finally:
-        # aiokafka 0.14 raises CancelledError from stop() if its committed-offsets task has not run once yet
-        await asyncio.sleep(0)
-        await consumer.stop()
-
-
-async def stored_offsets(engine: AsyncEngine, group: str, topic: str) -> dict[int, int]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT partition, next_offset FROM consumer_offsets WHERE group_id = :g AND topic = :t"),
-            {"g": group, "t": topic},
-        )
-        return {int(r.partition): int(r.next_offset) for r in rows}
-
-
-async def caught_up(engine: AsyncEngine, settings: CommonSettings) -> bool:
-    ends = await end_offsets(settings, settings.topics.events)
-    stored = await stored_offsets(engine, f"{settings.topic_prefix}.scorer", settings.topics.events)
-    return all(stored.get(p, 0) >= off for p, off in ends.items())
 
 
 async def stored_states(engine: AsyncEngine) -> dict[str, Any]:

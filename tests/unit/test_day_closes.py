@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 
@@ -55,7 +56,7 @@ def _persisted(record: AccountRecord, tip: Any) -> AccountRecord:
 def _signals(events: list[Event], cuts: list[int]) -> list[str]:
     record, out, tip = AccountRecord(), [], None
     bounds = [0, *sorted(set(cuts)), len(events)]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in pairwise(bounds):
         record = _persisted(record, tip)
         ev = evaluate_account("a", record, events[lo:hi], PROFILE)
         record, tip = ev.record, ev.health
