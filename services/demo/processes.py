@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,12 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORTS = {"ingest": 8000, "scorer": 8001, "alerter": 8002}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ServiceProcess:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from services.demo.processes import free_port as free_port  # the tests import it from here
 
 
 class _Collector:
@@ -31,12 +32,6 @@ class _Collector:
             msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
             self.messages.append(msg)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SmtpServer:

@@ -1,0 +1,66 @@
+"""``churnwatch backtest``: how often and how early each warning of a deployment or sandbox was right."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from services.backtest.measures import build_report
+from services.backtest.model import BacktestParams, BacktestReport
+from services.backtest.render import render_html, render_table, report_to_json
+from services.backtest.source import BacktestInputs, OutcomesFileError, load_inputs, read_outcomes_csv
+from services.demo.sandbox import SandboxName
+from shared.settings import CommonSettings
+
+HEALTH_SCORE = "health score"
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="measure every rule's precision, lift, recall, lead time and alert volume against churn outcomes",
+        description=__doc__,
+    )
+    p.add_argument("--sandbox", help="a named sandbox (default: the deployment CHURNWATCH_* points at)")
+    p.add_argument("--outcomes", type=Path, help="CSV account_id,churned_on (default: lifecycle churned events)")
+    p.add_argument("--horizon-days", type=int, default=60, help="an alert is right if churn follows within this")
+    p.add_argument("--json", dest="json_path", type=Path, help="write the report as JSON here ('-' for stdout)")
+    p.add_argument("--html", dest="html_path", type=Path, help="write the self-contained HTML report here")
+
+
+def measure(inputs: BacktestInputs, *, horizon_days: int = 60) -> BacktestReport:
+    params = BacktestParams(horizon_days=horizon_days)
+    scores = {HEALTH_SCORE: (inputs.health_scores, False)}
+    return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params)
+
+
+def write_outputs(report: BacktestReport, *, json_path: Path | None, html_path: Path | None, title: str) -> None:
+    if json_path is not None:
+        body = json.dumps(report_to_json(report), indent=2)
+        if str(json_path) == "-":
+            print(body)
+        else:
+            json_path.write_text(body + "\n")
+            print(f"JSON report: {json_path}")
+    if html_path is not None:
+        html_path.write_text(render_html(report, title=title))
+        print(f"HTML report: {html_path.resolve()}")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = SandboxName.named(args.sandbox).settings() if args.sandbox else CommonSettings()
+    try:
+        outcomes = read_outcomes_csv(args.outcomes) if args.outcomes else None
+        inputs = asyncio.run(load_inputs(settings, outcomes))
+    except (OutcomesFileError, LookupError, OSError) as exc:
+        print(f"churnwatch backtest: {exc}", file=sys.stderr)
+        return 2
+    report = measure(inputs, horizon_days=args.horizon_days)
+    if str(args.json_path) != "-":
+        print(render_table(report))
+    title = f"Churnwatch backtest: {args.sandbox or settings.database_schema}"
+    write_outputs(report, json_path=args.json_path, html_path=args.html_path, title=title)
+    return 0
