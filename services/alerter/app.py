@@ -16,6 +16,7 @@ from services.alerter.compose import NoticeComposer
 from services.alerter.delivery import DeliveryWorker, RetryPolicy
 from services.alerter.inhibition import NoticeRouting
 from services.alerter.links import LinkSigner
+from services.alerter.notice_mode import DeliveryMode, DeliveryPolicy
 from services.alerter.notifiers import (
     ConsoleNotifier,
     JsonWebhookNotifier,
@@ -32,6 +33,8 @@ from shared.consumer_loop import ConsumerLoop
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
 from shared.service_app import BackgroundWorker, worker_service
+
+log = logging.getLogger(__name__)
 
 
 def addresses_from(settings: AlerterSettings) -> Addresses:
@@ -75,11 +78,26 @@ def timers_from(settings: AlerterSettings) -> Timers:
     )
 
 
+def delivery_policy_from(settings: AlerterSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(settings.delivery_mode, timedelta(seconds=settings.notify_max_age_seconds))
+
+
+def log_delivery_mode(policy: DeliveryPolicy) -> None:
+    shadow = policy.delivery is DeliveryMode.SHADOW
+    (log.warning if shadow else log.info)(
+        "delivery mode %s (%s); signals older than %.0f s are historic: recorded, not sent",
+        policy.delivery.value,
+        "every notice recorded as shadow, none sent" if shadow else "notices are sent",
+        policy.notify_max_age.total_seconds(),
+    )
+
+
 def create_app(settings: AlerterSettings | None = None) -> FastAPI:
     settings = settings or AlerterSettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook post is noise
     rules = load_rules(settings.routing_path)  # a bad rules file stops start-up here, naming the line
     addresses = addresses_from(settings)
+    delivery_policy = delivery_policy_from(settings)
     engine = build_engine(settings)
     sessions = session_factory(engine)
     http = httpx.AsyncClient()
@@ -90,7 +108,7 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         else None
     )
     composer = NoticeComposer(rules.playbooks, signer, settings.account_url_template)
-    processor = AlertingProcessor(rules=rules, addresses=addresses, wake_delivery=wake)
+    processor = AlertingProcessor(rules=rules, addresses=addresses, wake_delivery=wake, delivery=delivery_policy)
     policy = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_backoff_seconds, settings.delivery_backoff_cap_seconds
     )
@@ -104,10 +122,16 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         min_interval={Channel.SLACK: settings.slack_min_interval_seconds},
     )
     clock = AlertClock(
-        sessions=sessions, rules=rules, addresses=addresses, timers=timers_from(settings), wake_delivery=wake
+        sessions=sessions,
+        rules=rules,
+        addresses=addresses,
+        timers=timers_from(settings),
+        wake_delivery=wake,
+        delivery=delivery_policy,
     )
 
     def workers(producer: AIOKafkaProducer) -> list[BackgroundWorker]:
+        log_delivery_mode(delivery_policy)  # here, in the lifespan: logging is configured by now
         loop = ConsumerLoop(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=f"{settings.topic_prefix}.alerter",
@@ -135,7 +159,7 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         settings.alerter_api_token,
         settings.link_secret,
         timedelta(seconds=settings.snooze_seconds),
-        routing=NoticeRouting(rules, addresses),
+        routing=NoticeRouting(rules, addresses, delivery_policy),
     )
     alerts_api(app, api)
     return app

@@ -3,6 +3,10 @@
 Each tick is a few cheap queries; the decisions are the pure functions in lifecycle.py, with the wall clock
 passed in (notifications are real time). Rows are locked with SKIP LOCKED, so two alerter instances can tick
 at once without double reminders or double digests.
+
+Nothing here pages anyone about an alert nobody was told about: an alert whose latest notice was historic
+gets no reminder, and its expired snooze reopens it silently; historic and shadow digest items go into a
+digest row recorded with that status, never sent (notice_mode.py).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.alerter.compose import DIGEST
 from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held
 from services.alerter.lifecycle import AlertState, digest_due, digest_window, on_timer
+from services.alerter.notice_mode import DeliveryPolicy, NoticeMode
 from services.alerter.outbox import alert_columns, queue_notice, update_alert
 from services.alerter.routing import Addresses, Channel, RoutingRules
 from services.alerter.tables import alerts, deliveries, digest_items
@@ -35,6 +40,7 @@ OUTBOX_DEPTH = Gauge("churnwatch_alerter_outbox_depth", "Deliveries waiting to b
 OLDEST_PENDING = Gauge("churnwatch_alerter_outbox_oldest_age_seconds", "Age of the oldest undelivered delivery")
 DEAD = Gauge("churnwatch_alerter_deliveries_dead", "Deliveries that gave up (dead-lettered), visible in the API")
 DIGEST_WAITING = Gauge("churnwatch_alerter_digest_items_waiting", "Notices waiting for their digest email")
+TICKS = Counter("churnwatch_alerter_clock_ticks_total", "Alert clock ticks completed")
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,11 @@ class AlertClock:
         addresses: Addresses,
         timers: Timers,
         wake_delivery: asyncio.Event,
+        delivery: DeliveryPolicy | None = None,
         clock: Clock = wall_clock,
     ) -> None:
         self._sessions = sessions
-        self._routing = NoticeRouting(rules, addresses)
+        self._routing = NoticeRouting(rules, addresses, delivery or DeliveryPolicy())
         self._timers = timers
         self._wake = wake_delivery
         self._clock = clock
@@ -76,13 +83,15 @@ class AlertClock:
         if queued:
             self._wake.set()
         await self._refresh_gauges(now)
+        TICKS.inc()
 
     async def _remind(self, now: datetime) -> int:
         t = self._timers
         conditions = [(alerts.c.state == AlertState.SNOOZED.value) & (alerts.c.snoozed_until <= now)]
         if t.repeat_interval is not None:
             stale = alerts.c.last_notified_at <= now - t.repeat_interval
-            conditions.append((alerts.c.state == AlertState.OPEN.value) & stale)
+            told = alerts.c.notice_mode != NoticeMode.HISTORIC.value  # else they would crowd out the live ones
+            conditions.append((alerts.c.state == AlertState.OPEN.value) & stale & told)
         query = (
             select(alerts)
             .where(or_(*conditions), alerts.c.inhibited_by.is_(None))  # an inhibited alert waits for its release
@@ -97,7 +106,7 @@ class AlertClock:
 
     async def _remind_one(self, session: AsyncSession, row: Any, now: datetime) -> int:
         existing = existing_from(row)
-        decision = on_timer(existing, now, self._timers.repeat_interval)
+        decision = on_timer(existing, now, self._timers.repeat_interval, self._routing.delivery.own_mode)
         if decision is None:
             return 0
         decision = await hold_back(
@@ -120,6 +129,7 @@ class AlertClock:
             notice=decision.notice,
             signal=row.last_signal,
             destinations=self._routing.destinations(row.last_signal),
+            mode=decision.mode,
         )
         return 1
 
@@ -149,18 +159,18 @@ class AlertClock:
         async with self._sessions() as session:
             waiting = (
                 await session.execute(
-                    select(digest_items.c.target, func.min(digest_items.c.created_at))
+                    select(digest_items.c.target, digest_items.c.mode, func.min(digest_items.c.created_at))
                     .where(digest_items.c.delivery_id.is_(None))
-                    .group_by(digest_items.c.target)
+                    .group_by(digest_items.c.target, digest_items.c.mode)
                 )
             ).all()
         count = 0
-        for target, oldest in waiting:
+        for target, mode, oldest in waiting:
             if digest_due(oldest, now, t.digest_interval, t.digest_offset):
-                count += await self._send_digest(target, now)
+                count += await self._send_digest(target, NoticeMode(mode), now)
         return count
 
-    async def _send_digest(self, target: str, now: datetime) -> int:
+    async def _send_digest(self, target: str, mode: NoticeMode, now: datetime) -> int:
         t = self._timers
         window = digest_window(now, t.digest_interval, t.digest_offset)
         start = datetime.fromtimestamp(
@@ -170,7 +180,11 @@ class AlertClock:
             items = (
                 await session.execute(
                     select(digest_items)
-                    .where(digest_items.c.target == target, digest_items.c.delivery_id.is_(None))
+                    .where(
+                        digest_items.c.target == target,
+                        digest_items.c.mode == mode.value,
+                        digest_items.c.delivery_id.is_(None),
+                    )
                     .order_by(digest_items.c.id)
                     .with_for_update(skip_locked=True)
                 )
@@ -182,6 +196,8 @@ class AlertClock:
                 "items": [{"alert_id": i.alert_id, "notice": i.notice, "signal": i.payload} for i in items],
             }
             key = f"digest:{hashlib.sha256(target.encode()).hexdigest()[:24]}:{window}"
+            if mode is not NoticeMode.LIVE:
+                key += f":{mode.value}"  # beside the live digest of the same period, not instead of it
             row = {
                 "signal_id": key,
                 "notice": DIGEST,
@@ -189,6 +205,7 @@ class AlertClock:
                 "target": target,
                 "route": items[0].route,
                 "payload": payload,
+                "status": mode.outbox_status,
             }
             delivery_id = (
                 await session.execute(insert(deliveries).values(row).returning(deliveries.c.id))
@@ -208,7 +225,11 @@ class AlertClock:
             ).one()
             dead = (await session.execute(select(func.count()).where(deliveries.c.status == "dead"))).scalar_one()
             waiting = (
-                await session.execute(select(func.count()).where(digest_items.c.delivery_id.is_(None)))
+                await session.execute(
+                    select(func.count()).where(
+                        digest_items.c.delivery_id.is_(None), digest_items.c.mode == NoticeMode.LIVE.value
+                    )
+                )
             ).scalar_one()
         OUTBOX_DEPTH.set(pending[0])
         OLDEST_PENDING.set(max(0.0, (now - pending[1]).total_seconds()) if pending[1] else 0.0)

@@ -7,7 +7,7 @@ so the siblings it reads already show that change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.alerter.lifecycle import (
     is_inhibitor,
     release,
 )
+from services.alerter.notice_mode import DeliveryPolicy, NoticeMode
 from services.alerter.outbox import queue_notice, update_alert
 from services.alerter.routing import Addresses, Destination, RoutingRules, route_signal
 from services.alerter.tables import alerts
@@ -34,10 +35,11 @@ from shared.signals import RiskSignal, Severity
 
 @dataclass(frozen=True)
 class NoticeRouting:
-    """Where an alert's notices go and what may hold them back: the routing rules resolved with settings."""
+    """Where an alert's notices go, what may hold them back, and whether they are sent or only recorded."""
 
     rules: RoutingRules
     addresses: Addresses
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
     @property
     def policy(self) -> InhibitPolicy:
@@ -55,6 +57,7 @@ def existing_from(row: Any) -> ExistingAlert:
         row.last_notified_at,
         row.snoozed_until,
         Notice(row.held_notice) if row.held_notice else None,
+        NoticeMode(row.notice_mode),
     )
 
 
@@ -68,11 +71,14 @@ def stops_inhibiting(before: ExistingAlert | None, after: Decision) -> bool:
 
 async def siblings(session: AsyncSession, account_id: str) -> list[SiblingAlert]:
     rows = await session.execute(
-        select(alerts.c.id, alerts.c.signal_type, alerts.c.state, alerts.c.severity).where(
+        select(alerts.c.id, alerts.c.signal_type, alerts.c.state, alerts.c.severity, alerts.c.notice_mode).where(
             alerts.c.account_id == account_id
         )
     )
-    return [SiblingAlert(r.id, r.signal_type, AlertState(r.state), Severity(r.severity)) for r in rows]
+    return [
+        SiblingAlert(r.id, r.signal_type, AlertState(r.state), Severity(r.severity), NoticeMode(r.notice_mode))
+        for r in rows
+    ]
 
 
 async def hold_back(
@@ -87,8 +93,8 @@ async def hold_back(
     """The decision, with its notice held back if a critical alert of another type mutes it."""
     if decision.notice is None or not policy.enabled or decision.severity not in policy.targets:
         return decision
-    inhibitor = inhibitor_of(signal_type, decision.severity, await siblings(session, account_id), policy)
-    return inhibit(decision, inhibitor, held_before)
+    others = await siblings(session, account_id)
+    return inhibit(decision, inhibitor_of(signal_type, decision.severity, others, policy, decision.mode), held_before)
 
 
 async def release_held(
@@ -106,14 +112,17 @@ async def release_held(
     sent = 0
     for row in held:
         existing = existing_from(row)
-        decision = release(existing, inhibitor_of(row.signal_type, existing.severity, others, routing.policy))
+        inhibitor = inhibitor_of(row.signal_type, existing.severity, others, routing.policy, existing.mode)
+        decision = release(existing, inhibitor, routing.delivery.own_mode)
         cols: dict[str, Any] = {
             "inhibited_by": decision.inhibited_by,
             "held_notice": decision.held.value if decision.held else None,
             "updated_at": now,
         }
         if decision.notice is not None:
-            cols["last_notified_at"] = now
+            cols["notice_mode"] = decision.mode.value
+            if decision.mode is not NoticeMode.HISTORIC:
+                cols["last_notified_at"] = now
             await queue_notice(
                 session,
                 alert_id=row.id,
@@ -121,6 +130,7 @@ async def release_held(
                 notice=decision.notice,
                 signal=row.last_signal,
                 destinations=routing.destinations(row.last_signal),
+                mode=decision.mode,
             )
             sent += 1
         await update_alert(session, row.id, cols)

@@ -9,6 +9,13 @@ Inhibition (Alertmanager's inhibit rule): while an account has an open or acknow
 notices of its other signal types at a target severity (warning) are recorded but held back. When that
 critical alert stops being open or acknowledged, each alert it held back that is still open is sent once,
 with the notice it held (a held "new" stays "new": nobody has seen it yet).
+
+Every decision carries a notice mode (notice_mode.py): live notices are sent, historic (backfilled) and
+shadow ones are recorded only. An alert nobody was told about (open, its latest notice historic or shadow)
+is news to everyone when a live signal of it arrives: that signal opens it as "new", even at a severity
+that would otherwise be dropped as "already open". Such an alert gets no reminders, and a recovery, an
+expired snooze or a release sends nothing for it; a critical alert nobody was told about mutes only
+notices that are not sent either.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from services.alerter.notice_mode import NoticeMode, quietest
 from shared.signals import RiskSignal, Severity
 
 
@@ -48,6 +56,12 @@ class ExistingAlert:
     last_notified_at: datetime | None = None
     snoozed_until: datetime | None = None
     held: Notice | None = None  # the notice an inhibition is holding back
+    mode: NoticeMode = NoticeMode.LIVE  # how its latest notice (sent or held) was recorded
+
+    @property
+    def unseen(self) -> bool:
+        """Open, and nobody was told: its latest notice was historic or shadow, recorded but not sent."""
+        return self.state is AlertState.OPEN and self.mode is not NoticeMode.LIVE
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class Decision:
     notice: Notice | None  # None: record it, send nothing
     held: Notice | None = None  # inhibited: the notice it would have sent, to send when released
     inhibited_by: int | None = None  # the critical alert holding it back
+    mode: NoticeMode = NoticeMode.LIVE  # of the notice (or the held one): sent, or only recorded
 
 
 @dataclass(frozen=True)
@@ -73,38 +88,52 @@ class SiblingAlert:
     signal_type: str
     state: AlertState
     severity: Severity
+    mode: NoticeMode = NoticeMode.LIVE
 
 
 class TransitionRefused(ValueError):
     """A person asked for a change the alert's state does not allow (e.g. acknowledging a resolved alert)."""
 
 
-def decide(existing: ExistingAlert | None, signal: RiskSignal) -> Decision | None:
-    """What a signal does to the alert it belongs to; None when it changes nothing."""
+def decide(existing: ExistingAlert | None, signal: RiskSignal, mode: NoticeMode = NoticeMode.LIVE) -> Decision | None:
+    """What a signal (its notices in ``mode``) does to the alert it belongs to; None when it changes nothing."""
     if signal.recovered:
         if existing is None or existing.state is AlertState.RESOLVED:
             return None
-        return Decision(AlertState.RESOLVED, existing.severity, Notice.RESOLVED)
-    if existing is None or existing.state is AlertState.RESOLVED:
-        return Decision(AlertState.OPEN, signal.severity, Notice.NEW)
+        quiet = quietest(mode, existing.mode)  # nobody was told it opened: nobody is told it resolved
+        return Decision(AlertState.RESOLVED, existing.severity, Notice.RESOLVED, mode=quiet)
+    if existing is None or existing.state is AlertState.RESOLVED or (existing.unseen and mode is NoticeMode.LIVE):
+        return Decision(AlertState.OPEN, signal.severity, Notice.NEW, mode=mode)
     if signal.severity.rank > existing.severity.rank:
         return Decision(
             existing.state if existing.state is not AlertState.SNOOZED else AlertState.OPEN,
             signal.severity,
             Notice.ESCALATED,
+            mode=mode,
         )
     return None
 
 
-def on_timer(existing: ExistingAlert, now: datetime, repeat_interval: timedelta | None) -> Decision | None:
-    """What the passing of time does: an expired snooze reopens the alert; an unacknowledged one is repeated."""
+def on_timer(
+    existing: ExistingAlert,
+    now: datetime,
+    repeat_interval: timedelta | None,
+    own_mode: NoticeMode = NoticeMode.LIVE,
+) -> Decision | None:
+    """What the passing of time does: an expired snooze reopens the alert; an unacknowledged one is repeated.
+
+    An alert whose latest notice was historic is not repeated, and its expired snooze reopens it silently;
+    ``own_mode`` is this alerter's (shadow: reminders recorded, not sent)."""
+    mode = quietest(existing.mode, own_mode)
+    reminder = None if mode is NoticeMode.HISTORIC else Notice.REMINDER
     if existing.state is AlertState.SNOOZED:
         if existing.snoozed_until is not None and existing.snoozed_until <= now:
-            return Decision(AlertState.OPEN, existing.severity, Notice.REMINDER)
+            return Decision(AlertState.OPEN, existing.severity, reminder, mode=mode)
         return None
     last = existing.last_notified_at
-    if existing.state is AlertState.OPEN and repeat_interval and last is not None and last + repeat_interval <= now:
-        return Decision(AlertState.OPEN, existing.severity, Notice.REMINDER)
+    due = repeat_interval and last is not None and last + repeat_interval <= now
+    if existing.state is AlertState.OPEN and due and reminder is not None:
+        return Decision(AlertState.OPEN, existing.severity, reminder, mode=mode)
     return None
 
 
@@ -135,13 +164,24 @@ def is_inhibitor(state: AlertState, severity: Severity) -> bool:
     return severity is Severity.CRITICAL and state in _INHIBITING_STATES
 
 
+def mutes(sibling: SiblingAlert, mode: NoticeMode) -> bool:
+    """A critical alert someone was told about mutes any notice; one nobody was told about (historic or
+    shadow) only notices that are not sent either: live news is not held back by what nobody has seen."""
+    unsent = sibling.mode is not NoticeMode.LIVE and mode is NoticeMode.LIVE
+    return is_inhibitor(sibling.state, sibling.severity) and not unsent
+
+
 def inhibitor_of(
-    signal_type: str, severity: Severity, siblings: Iterable[SiblingAlert], policy: InhibitPolicy
+    signal_type: str,
+    severity: Severity,
+    siblings: Iterable[SiblingAlert],
+    policy: InhibitPolicy,
+    mode: NoticeMode = NoticeMode.LIVE,
 ) -> int | None:
-    """The critical alert (lowest id) that mutes an alert of this type and severity on the same account."""
+    """The critical alert (lowest id) that mutes a notice in ``mode`` of this type and severity, same account."""
     if not policy.enabled or severity not in policy.targets:
         return None
-    ids = [s.alert_id for s in siblings if s.signal_type != signal_type and is_inhibitor(s.state, s.severity)]
+    ids = [s.alert_id for s in siblings if s.signal_type != signal_type and mutes(s, mode)]
     return min(ids, default=None)
 
 
@@ -159,9 +199,11 @@ def _merge_held(before: Notice | None, now: Notice) -> Notice:
     return now
 
 
-def release(existing: ExistingAlert, inhibitor: int | None) -> Decision:
-    """The critical alert holding this one back is gone: still muted by another, or sent once if still open."""
+def release(existing: ExistingAlert, inhibitor: int | None, own_mode: NoticeMode = NoticeMode.LIVE) -> Decision:
+    """The critical alert holding this one back is gone: still muted by another, or sent once if still open
+    (in the held notice's mode: a held historic notice is recorded, not sent)."""
+    mode = quietest(existing.mode, own_mode)
     if inhibitor is not None:
-        return Decision(existing.state, existing.severity, None, held=existing.held, inhibited_by=inhibitor)
+        return Decision(existing.state, existing.severity, None, existing.held, inhibitor, mode=existing.mode)
     notice = existing.held if existing.state is AlertState.OPEN else None
-    return Decision(existing.state, existing.severity, notice)
+    return Decision(existing.state, existing.severity, notice, mode=mode)

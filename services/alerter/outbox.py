@@ -1,7 +1,8 @@
 """Writing alert changes and the deliveries they cause, inside the caller's transaction (the outbox).
 
 Used by the signal processor (same transaction as the consumed offsets) and by the alert clock (reminders,
-expired snoozes). Nothing here sends: the delivery worker does, after commit.
+expired snoozes). Nothing here sends: the delivery worker does, after commit, and only rows whose status is
+``pending``; historic and shadow notices (notice_mode.py) are written with their own status and stay there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerter.lifecycle import AlertState, Decision, Notice
+from services.alerter.notice_mode import NoticeMode
 from services.alerter.routing import Destination
 from services.alerter.tables import alerts, deliveries, digest_items
 
@@ -22,6 +24,11 @@ ALERTS = Counter(
     "churnwatch_alerter_alerts_total",
     "Alert notices created, by signal type, notice and route",
     ["signal_type", "notice", "route"],
+)
+NOTICES = Counter(
+    "churnwatch_alerter_notices_total",
+    "Notices queued, by mode: live ones are delivered, historic and shadow ones only recorded",
+    ["mode"],
 )
 
 
@@ -34,12 +41,15 @@ def alert_columns(decision: Decision, now: datetime) -> dict[str, Any]:
         "inhibited_by": decision.inhibited_by,
         "held_notice": decision.held.value if decision.held else None,
     }
-    if decision.notice is not None:
+    told = decision.mode is not NoticeMode.HISTORIC  # shadow keeps the times a live alerter would have
+    if decision.notice is not None or decision.held is not None:
+        cols["notice_mode"] = decision.mode.value
+    if decision.notice is not None and told:
         cols["last_notified_at"] = now
     if Notice.NEW in (decision.notice, decision.held):
         cols.update(opened_at=now, acknowledged_at=None, snoozed_until=None, resolved_at=None, reminders_sent=0)
-    if decision.held is Notice.NEW:
-        cols["last_notified_at"] = None  # reopened while inhibited: nobody has been told yet
+    if decision.held is Notice.NEW or (decision.notice is Notice.NEW and not told):
+        cols["last_notified_at"] = None  # reopened while inhibited, or from history: nobody has been told yet
     if decision.state is AlertState.RESOLVED:
         cols.update(resolved_at=now, snoozed_until=None)
     if decision.state is AlertState.OPEN:
@@ -67,8 +77,11 @@ async def queue_notice(
     notice: Notice,
     signal: dict[str, Any],
     destinations: list[Destination],
+    mode: NoticeMode = NoticeMode.LIVE,
 ) -> None:
-    """One delivery per destination, or one digest item for digest destinations. Idempotent per cause."""
+    """One delivery per destination, or one digest item for digest destinations. Idempotent per cause.
+
+    Rows of a historic or shadow notice start in that status (not ``pending``): recorded, never sent."""
     now_rows = [
         {
             "alert_id": alert_id,
@@ -79,6 +92,7 @@ async def queue_notice(
             "route": d.route,
             "mention": d.mention,
             "payload": signal,
+            "status": mode.outbox_status,
         }
         for d in destinations
         if not d.digest
@@ -91,6 +105,7 @@ async def queue_notice(
             "target": d.target,
             "route": d.route,
             "payload": signal,
+            "mode": mode.value,
         }
         for d in destinations
         if d.digest
@@ -99,5 +114,7 @@ async def queue_notice(
         await session.execute(insert(deliveries).values(now_rows).on_conflict_do_nothing())
     if later_rows:
         await session.execute(insert(digest_items).values(later_rows).on_conflict_do_nothing())
+    if destinations:
+        NOTICES.labels(mode.value).inc()
     for d in destinations:
         ALERTS.labels(str(signal.get("signal_type")), notice.value, d.route).inc()

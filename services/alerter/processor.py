@@ -1,4 +1,7 @@
-"""The alerter's batch step: drop signals already seen, update alerts, queue deliveries in the outbox."""
+"""The alerter's batch step: drop signals already seen, update alerts, queue deliveries in the outbox.
+
+A signal whose event time is older than the notify max age (a backfill) runs through the same steps; its
+notices are recorded as historic instead of queued for sending (notice_mode.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held, stops_inhibiting
 from services.alerter.lifecycle import ExistingAlert, decide
+from services.alerter.notice_mode import DeliveryPolicy
 from services.alerter.outbox import alert_columns, queue_notice, upsert_alert
 from services.alerter.routing import Addresses, RoutingRules
 from services.alerter.tables import alerts, processed_signals
@@ -32,9 +36,10 @@ class AlertingProcessor:
         rules: RoutingRules,
         addresses: Addresses,
         wake_delivery: asyncio.Event,
+        delivery: DeliveryPolicy | None = None,
         clock: Clock = wall_clock,
     ) -> None:
-        self._routing = NoticeRouting(rules, addresses)
+        self._routing = NoticeRouting(rules, addresses, delivery or DeliveryPolicy())
         self._wake = wake_delivery
         self._clock = clock  # notifications are real time: the wall clock decides reminders, not event time
 
@@ -80,7 +85,8 @@ class AlertingProcessor:
 
     async def _apply(self, session: AsyncSession, signal: RiskSignal) -> None:
         existing = await self._current(session, signal)
-        decision = decide(existing, signal)
+        now = self._clock()
+        decision = decide(existing, signal, self._routing.delivery.for_signal(signal.occurred_at, now))
         if decision is None:
             return
         decision = await hold_back(
@@ -91,7 +97,6 @@ class AlertingProcessor:
             held_before=existing.held if existing else None,
             policy=self._routing.policy,
         )
-        now = self._clock()
         payload = signal.model_dump(mode="json")
         alert_id = await upsert_alert(
             session,
@@ -108,6 +113,7 @@ class AlertingProcessor:
                 notice=decision.notice,
                 signal=payload,
                 destinations=self._routing.destinations(payload),
+                mode=decision.mode,
             )
         if stops_inhibiting(existing, decision):
             await release_held(

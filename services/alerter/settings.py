@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from services.alerter.links import PLACEHOLDER_SECRETS
+from services.alerter.notice_mode import DEFAULT_NOTIFY_MAX_AGE, DeliveryMode
 from shared.settings import CommonSettings
 
 
@@ -47,6 +49,33 @@ class AlerterSettings(CommonSettings):
     slack_min_interval_seconds: float = Field(
         default=1.0, ge=0, description="at most one send per this many seconds to one Slack webhook; 0: unpaced"
     )
+    delivery_mode: DeliveryMode = Field(
+        default=DeliveryMode.LIVE, description="shadow: run the whole alert logic, record every notice, send none"
+    )
+    notify_max_age_seconds: float = Field(
+        default=DEFAULT_NOTIFY_MAX_AGE.total_seconds(),
+        description="a signal whose occurred_at is older than now minus this is historic: recorded, never sent",
+    )
+
+    @field_validator("delivery_mode", mode="before")
+    @classmethod
+    def _known_delivery_mode(cls, value: object) -> object:
+        modes = [m.value for m in DeliveryMode]
+        given = value.strip().lower() if isinstance(value, str) else value
+        if given not in modes:
+            raise ValueError(f"CHURNWATCH_DELIVERY_MODE must be one of {', '.join(modes)}, not {value!r}")
+        return given
+
+    @field_validator("notify_max_age_seconds", mode="before")
+    @classmethod
+    def _positive_max_age(cls, value: object) -> float:
+        try:
+            seconds = float(value) if isinstance(value, int | float | str) else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"CHURNWATCH_NOTIFY_MAX_AGE_SECONDS must be a number of seconds > 0, not {value!r}")
+        return seconds
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> AlerterSettings:

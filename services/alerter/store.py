@@ -1,4 +1,8 @@
-"""Reading alerts and deliveries for the API, and a person's ack / snooze / resolve."""
+"""Reading alerts and deliveries for the API, and a person's ack / snooze / resolve.
+
+An alert says how its latest notice was recorded (``notice_mode``: live, historic or shadow, and
+``historic``: true for one a backfill raised); deliveries list by status, including ``historic`` and ``shadow``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerter.inhibition import NoticeRouting, existing_from, hold_back, release_held, stops_inhibiting
 from services.alerter.lifecycle import Action, AlertState, Decision, ExistingAlert, Notice, apply_action
+from services.alerter.notice_mode import NoticeMode
 from services.alerter.outbox import alert_columns, queue_notice, update_alert
 from services.alerter.tables import alerts, deliveries
 
@@ -36,7 +41,11 @@ def _jsonable(row: Any) -> dict[str, Any]:
 
 
 async def list_alerts(session: AsyncSession, f: AlertFilter) -> list[dict[str, Any]]:
-    query = select(*_ALERT_COLUMNS, alerts.c.last_signal["explanation"].astext.label("explanation"))
+    query = select(
+        *_ALERT_COLUMNS,
+        alerts.c.last_signal["explanation"].astext.label("explanation"),
+        (alerts.c.notice_mode == NoticeMode.HISTORIC.value).label("historic"),
+    )
     for column, value in (
         (alerts.c.state, f.state.value if f.state else None),
         (alerts.c.account_id, f.account_id),
@@ -54,6 +63,7 @@ async def get_alert(session: AsyncSession, alert_id: int) -> dict[str, Any]:
     if row is None:
         raise AlertNotFound(alert_id)
     found = _jsonable(row)
+    found["historic"] = row.notice_mode == NoticeMode.HISTORIC.value
     found["deliveries"] = [
         _jsonable(d)
         for d in await session.execute(
@@ -97,7 +107,8 @@ async def act_on_alert(
         cols.update(resolved_at=now, snoozed_until=None)
     await update_alert(session, alert_id, cols)
     if routing is not None:
-        after = Decision(state, before.severity, Notice.RESOLVED if cols.get("resolved_at") else None)
+        notice = Notice.RESOLVED if cols.get("resolved_at") else None
+        after = Decision(state, before.severity, notice, mode=routing.delivery.follow_up(before.mode))
         await _notify(session, row, before, after, now, routing)
     return await get_alert(session, alert_id)
 
@@ -123,6 +134,7 @@ async def _notify(
                 notice=decision.notice,
                 signal=row.last_signal,
                 destinations=routing.destinations(row.last_signal),
+                mode=decision.mode,
             )
     if stops_inhibiting(before, after):
         await release_held(session, source_id=row.id, account_id=row.account_id, now=now, routing=routing)

@@ -33,10 +33,13 @@ alerts = Table(
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("inhibited_by", BigInteger),  # the critical alert on the same account holding this one's notice back
     Column("held_notice", String(20)),  # the notice held back, sent when the inhibition ends
+    # how its latest notice (sent or held) was recorded: live, historic (backfill) or shadow (notice_mode.py)
+    Column("notice_mode", String(20), nullable=False, server_default="live"),
 )
 
 # The outbox: one row per (cause, destination), written with the alert and the consumed offset.
-# signal_id names the cause: a signal id, "reminder:<alert>:<n>" or "digest:<target hash>:<period>".
+# signal_id names the cause: a signal id, "reminder:<alert>:<n>" or "digest:<target hash>:<period>[:<mode>]".
+# status: pending -> sent | dead; historic and shadow rows are recorded with that status and never sent.
 deliveries = Table(
     "deliveries",
     metadata,
@@ -70,4 +73,5 @@ digest_items = Table(
     Column("payload", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("delivery_id", BigInteger),
+    Column("mode", String(20), nullable=False, server_default="live"),  # historic/shadow: digest recorded only
 )
