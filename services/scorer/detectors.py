@@ -32,6 +32,7 @@ class Thresholds:
     expansion_seat_utilisation: float = 0.9
     expansion_usage_ratio: float = 1.5  # strong usage growth, while green
     clear_after_days: int = 3  # hysteresis: a raised signal recovers only after its condition is absent this long
+    min_observed_days: int = 14  # no band, score or seat signal from a window too young to judge
 
 
 AUDIENCE = {
@@ -139,10 +140,18 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
+# Read the score, which a young account's first days cannot support (a week of data is "4% of seats active").
+SCORE_DERIVED = frozenset(
+    {SignalType.BAND_CHANGE, SignalType.SCORE_DROP, SignalType.RENEWAL_RISK, SignalType.EXPANSION}
+)
+
+
 def current_conditions(
     m: WindowMetrics, health: HealthScore, th: Thresholds, score_7d_ago: float | None = None
 ) -> dict[SignalType, Condition]:
     found = [c for detect in DETECTORS if (c := detect(m, health, th)) is not None]
+    if m.observed_days < th.min_observed_days:
+        return {c.signal_type: c for c in found if c.signal_type not in SCORE_DERIVED}
     if score_7d_ago is not None and score_7d_ago - health.score >= th.score_drop_points:
         drop = round(score_7d_ago - health.score, 1)
         sev = Severity.CRITICAL if drop >= 2 * th.score_drop_points else Severity.WARNING

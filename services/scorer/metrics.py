@@ -22,7 +22,7 @@ from services.scorer.windows import (
     WindowRules,
     distinct_estimate,
 )
-from shared.accounts import AccountProfile
+from shared.accounts import AccountProfile, LifecycleStage
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class WindowMetrics:
     days_to_renewal: int | None = None
     activated: bool | None = None
     late_events: int = 0
+    observed_days: int = 0  # days since the first day with data (within the horizon): how much there is to judge
 
     @property
     def usage_ratio(self) -> float | None:
@@ -155,6 +156,7 @@ def window_metrics(
         nps_latest=state.latest_nps[1] if state.latest_nps else None,
         nps_avg=_mean(nps_sum, nps_n),
         late_events=state.late_events,
+        observed_days=max(0, today - min(state.days).toordinal() + 1) if state.days else 0,
         **_profile_metrics(state, as_of, profile),
     )
 
@@ -172,5 +174,16 @@ def _profile_metrics(state: AccountState, as_of: date, profile: AccountProfile |
         "account_age_days": None if started is None else max(0, (as_of - started).days),
         "lifecycle_stage": profile.lifecycle_stage.value if profile else None,
         "days_to_renewal": None if renewal is None else (renewal - as_of).days,
-        "activated": None if started is None else state.activated_on is not None,
+        "activated": _activated(state, started, profile),
     }
+
+
+def _activated(state: AccountState, started: date | None, profile: AccountProfile | None) -> bool | None:
+    """Known only where it can be: an account that reported a milestone is activated; one in the onboarding stage
+    that has not is not. Otherwise nothing says the product sends milestones at all (many send none), and an old
+    account with none is not "not activated": it is unknown."""
+    if state.activated_on is not None:
+        return True
+    if started is None or profile is None or profile.lifecycle_stage is not LifecycleStage.ONBOARDING:
+        return None
+    return False

@@ -21,6 +21,7 @@ def metrics(**overrides: Any) -> WindowMetrics:
         tickets_baseline_weekly=0.5,
         escalations_current=0,
         days_since_activity=0,
+        observed_days=60,
     )
     base.update(overrides)
     return WindowMetrics(**base)

@@ -45,6 +45,10 @@ def test_healthy_account_raises_nothing() -> None:
         ({"days_to_renewal": 30}, None, SignalType.RENEWAL_RISK),  # green: no renewal risk
         ({"activity_current": 3, "days_to_renewal": 90}, None, SignalType.RENEWAL_RISK),
         ({"activity_current": 3}, SignalType.BAND_CHANGE, None),
+        ({"activity_current": 3, "observed_days": 13}, None, SignalType.BAND_CHANGE),  # too young to judge
+        ({"activity_current": 3, "days_to_renewal": 30, "observed_days": 5}, None, SignalType.RENEWAL_RISK),
+        ({"seats_purchased": 5, "observed_days": 5}, None, SignalType.EXPANSION),
+        ({"days_since_activity": 6, "observed_days": 5}, SignalType.INACTIVITY, None),  # not read from the score
     ],
 )
 def test_each_signal_has_a_threshold(
