@@ -68,20 +68,38 @@ def main(argv: list[str] | None = None) -> int:
     topics.add_argument("action", choices=["create"])
     stack = sub.add_parser("stack", help="the local Kafka + PostgreSQL")
     stack.add_argument("action", choices=["up", "down", "status"])
-    sim = sub.add_parser("simulate", help="stream simulated accounts to an ingest URL")
+    from datetime import date
+
+    sim = sub.add_parser("simulate", help="stream simulated accounts to an ingest URL, or write history with --out")
     sim.add_argument("--url", default="http://127.0.0.1:8000")
-    sim.add_argument("--accounts", type=int, default=200)
-    sim.add_argument("--days", type=int, default=35)
+    sim.add_argument("--out", type=Path, help="write months of history with outcomes to this directory instead")
+    sim.add_argument("--accounts", type=int, help="default 200 (streamed) or 1000 (--out)")
+    sim_span = sim.add_mutually_exclusive_group()
+    sim_span.add_argument("--days", type=int, help="default 35 (streamed) or 6 months (--out)")
+    sim_span.add_argument("--months", type=int, help="calendar months from --start (--out only)")
+    sim.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 5), help="first day (--out only)")
     sim.add_argument("--day-seconds", type=float, default=0.0, help="pause between simulated days")
-    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--seed", type=int, help="default 7 (streamed) or 11 (--out)")
     demo = sub.add_parser("demo", help="the whole pipeline on the local stack, with simulated accounts")
-    demo.add_argument("--accounts", type=int, default=200)
+    demo.add_argument("--accounts", type=int, help="default 200, or 1000 with --backtest")
     demo.add_argument("--days", type=int, default=35)
     demo.add_argument("--day-seconds", type=float, default=1.0)
     demo.add_argument("--linger", type=float, default=30.0, help="seconds to keep running after the simulation")
+    demo.add_argument(
+        "--backtest", action="store_true", help="instead: simulate months of history, backfill, score, backtest"
+    )
+    demo.add_argument("--months", type=int, default=6, help="with --backtest: months of history")
+    demo.add_argument("--seed", type=int, default=20261201, help="with --backtest: the simulated base's seed")
+    demo.add_argument("--out", type=Path, help="with --backtest: where the files and reports go")
     from services.ingest import keys_cli
 
     keys_cli.add_parser(sub)
+    from services.backfill import cli as backfill_cli
+
+    backfill_cli.add_parser(sub)
+    from services.backtest import cli as backtest_cli
+
+    backtest_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "alembic.runtime.plugins", "aiokafka"):  # their INFO lines bury the alerts
@@ -103,20 +121,44 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "apikeys":
         return keys_cli.run(args)
+    if args.command == "backfill":
+        return backfill_cli.run(args)
+    if args.command == "backtest":
+        return backtest_cli.run(args)
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "simulate":
+        if args.out is not None:
+            from services.demo.history import simulate_history
+
+            return simulate_history(
+                args.out, accounts=args.accounts, months=args.months, days=args.days, start=args.start, seed=args.seed
+            )
+        if args.months is not None:
+            parser.error("--months needs --out")
         from services.demo.sender import simulate
 
         n = asyncio.run(
-            simulate(args.url, accounts=args.accounts, days=args.days, day_seconds=args.day_seconds, seed=args.seed)
+            simulate(
+                args.url,
+                accounts=200 if args.accounts is None else args.accounts,
+                days=35 if args.days is None else args.days,
+                day_seconds=args.day_seconds,
+                seed=7 if args.seed is None else args.seed,
+            )
         )
         print(f"sent {n} events")
         return 0
+    if args.command == "demo" and args.backtest:
+        from services.demo.backtest_run import run_backtest_demo
+
+        return run_backtest_demo(
+            accounts=args.accounts or 1000, months=args.months, seed=args.seed, start=date(2026, 1, 5), out_dir=args.out
+        )
     if args.command == "demo":
         from services.demo.orchestrate import run_demo
 
-        return run_demo(accounts=args.accounts, days=args.days, day_seconds=args.day_seconds, linger=args.linger)
+        return run_demo(accounts=args.accounts or 200, days=args.days, day_seconds=args.day_seconds, linger=args.linger)
     return 2
 
 

@@ -28,6 +28,7 @@ class SignalType(StrEnum):
     ONBOARDING_STALL = "onboarding_stall"
     DETRACTOR = "detractor"
     EXPANSION = "expansion"
+    CHURN_RISK = "churn_risk"  # the calibrated estimate of churn within the model's horizon crossed its threshold
 
 
 class Severity(StrEnum):

@@ -39,3 +39,11 @@ def test_bench_scorer_prints_its_figures() -> None:
 def test_bench_ingest_prints_its_ratio() -> None:
     out = run_bench("bench.ingest", "--events", "2000", "--batch", "200", "--rounds", "1")
     assert "ratio" in out, out
+
+
+def test_bench_backfill_prints_both_rates_the_ratio_and_the_scorer_catch_up() -> None:
+    out = run_bench("bench.backfill", "--events", "3000")
+    for label in ("raw aiokafka producer:", "backfill end to end:", "scorer catch-up:"):
+        assert figure(out, label) > 0
+    assert figure(out, "ratio backfill/raw:") > 0
+    assert "done: 3000 events sent" in out
