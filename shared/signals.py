@@ -55,6 +55,18 @@ class Band(StrEnum):
     RED = "red"
 
 
+class RuleQuality(BaseModel):
+    """What a rule's alerts were worth in a backtest (``churnwatch backtest``) on data it was not tuned on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    precision: float | None = Field(description="Share of its alerts followed by churn within the horizon")
+    lift: float | None = Field(description="Precision / the base rate: 1.0 is no better than chance")
+    alerts_per_account_month: float | None = None
+    judged_alerts: int = 0
+    source: str = Field(description="Which backtest: the data set, its period and the horizon")
+
+
 class RiskSignal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +85,7 @@ class RiskSignal(BaseModel):
     evidence: dict[str, float] = Field(default_factory=dict)
     occurred_at: AwareDatetime = Field(description="Event time of the evidence that raised it")
     account: AccountProfile | None = None
+    quality: RuleQuality | None = Field(default=None, description="The rule's backtested precision and lift")
 
 
 def signal_id_for(account_id: str, signal_type: SignalType, occurred_at: datetime, discriminator: str = "") -> str:

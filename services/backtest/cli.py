@@ -11,6 +11,7 @@ from pathlib import Path
 from services.backtest.measures import build_report
 from services.backtest.model import BacktestParams, BacktestReport
 from services.backtest.render import render_html, render_table, report_to_json
+from services.backtest.rule_quality import rule_quality_from_report
 from services.backtest.source import BacktestInputs, OutcomesFileError, load_inputs, read_outcomes_csv
 from services.demo.sandbox import SandboxName
 from shared.settings import CommonSettings
@@ -29,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--horizon-days", type=int, default=60, help="an alert is right if churn follows within this")
     p.add_argument("--json", dest="json_path", type=Path, help="write the report as JSON here ('-' for stdout)")
     p.add_argument("--html", dest="html_path", type=Path, help="write the self-contained HTML report here")
+    p.add_argument(
+        "--rule-quality",
+        dest="quality_path",
+        type=Path,
+        help="write each rule's precision and lift for the scorer to attach to signals (CHURNWATCH_RULE_QUALITY_PATH)",
+    )
 
 
 def measure(inputs: BacktestInputs, *, horizon_days: int = 60) -> BacktestReport:
@@ -37,7 +44,14 @@ def measure(inputs: BacktestInputs, *, horizon_days: int = 60) -> BacktestReport
     return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params)
 
 
-def write_outputs(report: BacktestReport, *, json_path: Path | None, html_path: Path | None, title: str) -> None:
+def write_outputs(
+    report: BacktestReport,
+    *,
+    json_path: Path | None,
+    html_path: Path | None,
+    title: str,
+    quality_path: Path | None = None,
+) -> None:
     if json_path is not None:
         body = json.dumps(report_to_json(report), indent=2)
         if str(json_path) == "-":
@@ -48,6 +62,10 @@ def write_outputs(report: BacktestReport, *, json_path: Path | None, html_path: 
     if html_path is not None:
         html_path.write_text(render_html(report, title=title))
         print(f"HTML report: {html_path.resolve()}")
+    if quality_path is not None:
+        source = f"{title}, {report.period.start} to {report.period.end}, horizon {report.params.horizon_days} days"
+        quality_path.write_text(json.dumps(rule_quality_from_report(report, source), indent=2) + "\n")
+        print(f"rule quality: {quality_path}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,5 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if str(args.json_path) != "-":
         print(render_table(report))
     title = f"Churnwatch backtest: {args.sandbox or settings.database_schema}"
-    write_outputs(report, json_path=args.json_path, html_path=args.html_path, title=title)
+    write_outputs(
+        report, json_path=args.json_path, html_path=args.html_path, title=title, quality_path=args.quality_path
+    )
     return 0

@@ -81,6 +81,12 @@ def run_backtest_demo(*, accounts: int, months: int, seed: int, start: date, out
     report = measure(inputs)
     print(render_table(report))
     title = f"Churnwatch backtest: {accounts} simulated accounts, {months} months, seed {seed}"
-    write_outputs(report, json_path=out_dir / "backtest.json", html_path=out_dir / "backtest.html", title=title)
+    write_outputs(
+        report,
+        json_path=out_dir / "backtest.json",
+        html_path=out_dir / "backtest.html",
+        title=title,
+        quality_path=out_dir / "rule_quality.json",
+    )
     print(f"sandbox kept for the API and `churnwatch backtest --sandbox {name.topic_prefix}`")
     return 0

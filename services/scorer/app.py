@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.scorer.api import health_router
 from services.scorer.evaluate import ScoringConfig
 from services.scorer.processor import ScoringProcessor
+from services.scorer.rule_quality import default_rule_quality_path, load_rule_quality
 from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
 from services.scorer.windows import WindowRules
@@ -19,7 +22,7 @@ from shared.service_app import BackgroundWorker, worker_service
 
 
 def scoring_config(settings: ScorerSettings) -> ScoringConfig:
-    """Reads and validates the scorecard: a bad file stops start-up with its line and field."""
+    """Reads and validates the scorecard and the rule-quality file: a bad one stops start-up naming the problem."""
     scorecards = load_scorecard(settings.scorecard_path)
     rules = WindowRules(
         current_days=settings.current_window_days,
@@ -29,7 +32,8 @@ def scoring_config(settings: ScorerSettings) -> ScoringConfig:
         min_baseline_days=settings.min_baseline_days,
         key_features=scorecards.key_features,
     )
-    return ScoringConfig(rules=rules, scorecards=scorecards)
+    quality = Path(settings.rule_quality_path) if settings.rule_quality_path else default_rule_quality_path()
+    return ScoringConfig(rules=rules, scorecards=scorecards, rule_quality=load_rule_quality(quality))
 
 
 def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ConsumerLoop:

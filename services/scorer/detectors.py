@@ -13,7 +13,7 @@ from datetime import date, datetime
 from services.scorer.metrics import WindowMetrics
 from services.scorer.scoring import HealthScore
 from shared.accounts import AccountProfile
-from shared.signals import Audience, Band, RiskSignal, Severity, SignalType, signal_id_for
+from shared.signals import Audience, Band, RiskSignal, RuleQuality, Severity, SignalType, signal_id_for
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,7 @@ def build_signal(
     previous: HealthScore | None,
     explanation: str,
     account: AccountProfile | None,
+    quality: RuleQuality | None = None,
 ) -> RiskSignal:
     cond = transition.condition
     discriminator = f"{'recovered' if transition.recovered else cond.severity}"
@@ -227,4 +228,5 @@ def build_signal(
         evidence={k: float(v) for k, v in cond.evidence.items()},
         occurred_at=occurred_at,
         account=account,
+        quality=quality,
     )

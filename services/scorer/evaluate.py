@@ -23,6 +23,7 @@ from services.scorer.codec import state_from_json, state_to_json
 from services.scorer.detectors import ActiveSignal, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
 from services.scorer.metrics import WindowMetrics, window_metrics
+from services.scorer.rule_quality import RuleQualityTable
 from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
 from services.scorer.windows import AccountState, WindowRules, apply_event, churned_by
@@ -38,6 +39,7 @@ _DAY = timedelta(days=1)
 class ScoringConfig:
     rules: WindowRules = field(default_factory=WindowRules)
     scorecards: ScorecardSet = field(default_factory=lambda: ScorecardSet(DEFAULT_SCORECARD))
+    rule_quality: RuleQualityTable = field(default_factory=RuleQualityTable)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ def close_day(
                 previous=record.health,
                 explanation=scored.explanation,
                 account=profile,
+                quality=None
+                if t.recovered
+                else config.rule_quality.lookup(t.condition.signal_type, t.condition.severity),
             )
             for t in changes
         ]

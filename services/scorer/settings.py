@@ -14,5 +14,8 @@ class ScorerSettings(CommonSettings):
     min_baseline_days: int = Field(default=14, ge=1, description="history needed before a baseline counts")
     grace_days: int = Field(default=7, ge=0, description="how late (in days behind the account) an event may be")
     scorecard_path: str | None = Field(default=None, description="YAML scorecard; the packaged one if unset")
+    rule_quality_path: str | None = Field(
+        default=None, description="each rule's backtested precision and lift (JSON); the packaged one if unset"
+    )
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     dedup_prune_interval_seconds: float = Field(default=300.0, gt=0, description="how often old event ids go")
