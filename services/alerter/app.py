@@ -79,7 +79,9 @@ def timers_from(settings: AlerterSettings) -> Timers:
 
 
 def delivery_policy_from(settings: AlerterSettings) -> DeliveryPolicy:
-    return DeliveryPolicy(settings.delivery_mode, timedelta(seconds=settings.notify_max_age_seconds))
+    return DeliveryPolicy(
+        settings.delivery_mode, timedelta(seconds=settings.notify_max_age_seconds), settings.min_rule_lift
+    )
 
 
 def log_delivery_mode(policy: DeliveryPolicy) -> None:
@@ -90,6 +92,10 @@ def log_delivery_mode(policy: DeliveryPolicy) -> None:
         "every notice recorded as shadow, none sent" if shadow else "notices are sent",
         policy.notify_max_age.total_seconds(),
     )
+    if policy.min_rule_lift > 0:
+        log.info("signals of rules with a backtested lift below %g are quiet: recorded, not sent", policy.min_rule_lift)
+    else:
+        log.info("no rule lift floor (CHURNWATCH_MIN_RULE_LIFT=0): every rule's signals are routed")
 
 
 def create_app(settings: AlerterSettings | None = None) -> FastAPI:

@@ -5,8 +5,8 @@ passed in (notifications are real time). Rows are locked with SKIP LOCKED, so tw
 at once without double reminders or double digests.
 
 Nothing here pages anyone about an alert nobody was told about: an alert whose latest notice was historic
-gets no reminder, and its expired snooze reopens it silently; historic and shadow digest items go into a
-digest row recorded with that status, never sent (notice_mode.py).
+or quiet gets no reminder, and its expired snooze reopens it silently; quiet, historic and shadow digest
+items go into a digest row recorded with that status, never sent (notice_mode.py).
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class AlertClock:
         conditions = [(alerts.c.state == AlertState.SNOOZED.value) & (alerts.c.snoozed_until <= now)]
         if t.repeat_interval is not None:
             stale = alerts.c.last_notified_at <= now - t.repeat_interval
-            told = alerts.c.notice_mode != NoticeMode.HISTORIC.value  # else they would crowd out the live ones
+            # historic and quiet alerts get none; left in the query they would crowd out the live ones
+            told = alerts.c.notice_mode.in_([m.value for m in NoticeMode if m.would_be_sent])
             conditions.append((alerts.c.state == AlertState.OPEN.value) & stale & told)
         query = (
             select(alerts)

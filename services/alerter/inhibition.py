@@ -121,7 +121,7 @@ async def release_held(
         }
         if decision.notice is not None:
             cols["notice_mode"] = decision.mode.value
-            if decision.mode is not NoticeMode.HISTORIC:
+            if decision.mode.would_be_sent:
                 cols["last_notified_at"] = now
             await queue_notice(
                 session,

@@ -10,12 +10,18 @@ notices of its other signal types at a target severity (warning) are recorded bu
 critical alert stops being open or acknowledged, each alert it held back that is still open is sent once,
 with the notice it held (a held "new" stays "new": nobody has seen it yet).
 
-Every decision carries a notice mode (notice_mode.py): live notices are sent, historic (backfilled) and
-shadow ones are recorded only. An alert nobody was told about (open, its latest notice historic or shadow)
-is news to everyone when a live signal of it arrives: that signal opens it as "new", even at a severity
-that would otherwise be dropped as "already open". Such an alert gets no reminders, and a recovery, an
-expired snooze or a release sends nothing for it; a critical alert nobody was told about mutes only
-notices that are not sent either.
+Every decision carries a notice mode (notice_mode.py): live notices are sent, quiet (a rule below the
+backtested lift floor), historic (backfilled) and shadow ones are recorded only. An alert nobody was told
+about (open, its latest notice quiet, historic or shadow) is news to everyone when a live signal of it
+arrives: that signal opens it as "new", even at a severity that would otherwise be dropped as "already
+open". A quiet or historic alert gets no reminders, and a recovery, an expired snooze or a release sends
+nothing for it; a critical alert nobody was told about mutes only notices that are not sent either.
+
+A quiet rule and a routed one: quality is per signal type and severity and comes with each signal, so a
+quiet usage_drop warning followed by a usage_drop critical that earned its place opens the alert as "new"
+to its people (nobody was told of the warning); other types are other alerts. An alert a person was told
+about that a quiet signal then escalates records the escalation as quiet and sends no reminders, but its
+recovery or resolve is still told (``seen_mode``): whoever heard it open hears it close.
 """
 
 from __future__ import annotations
@@ -59,9 +65,17 @@ class ExistingAlert:
     mode: NoticeMode = NoticeMode.LIVE  # how its latest notice (sent or held) was recorded
 
     @property
+    def seen_mode(self) -> NoticeMode:
+        """How its people last heard of it: its latest notice's mode, except that a quiet escalation of an
+        alert someone was told about (``last_notified_at`` kept: quiet notices do not set it) leaves it seen."""
+        if self.mode is NoticeMode.QUIET and self.last_notified_at is not None:
+            return NoticeMode.LIVE
+        return self.mode
+
+    @property
     def unseen(self) -> bool:
-        """Open, and nobody was told: its latest notice was historic or shadow, recorded but not sent."""
-        return self.state is AlertState.OPEN and self.mode is not NoticeMode.LIVE
+        """Open, and nobody was told: its latest notice was quiet, historic or shadow, recorded but not sent."""
+        return self.state is AlertState.OPEN and self.seen_mode is not NoticeMode.LIVE
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ def decide(existing: ExistingAlert | None, signal: RiskSignal, mode: NoticeMode 
     if signal.recovered:
         if existing is None or existing.state is AlertState.RESOLVED:
             return None
-        quiet = quietest(mode, existing.mode)  # nobody was told it opened: nobody is told it resolved
+        quiet = quietest(mode, existing.seen_mode)  # nobody was told it opened: nobody is told it resolved
         return Decision(AlertState.RESOLVED, existing.severity, Notice.RESOLVED, mode=quiet)
     if existing is None or existing.state is AlertState.RESOLVED or (existing.unseen and mode is NoticeMode.LIVE):
         return Decision(AlertState.OPEN, signal.severity, Notice.NEW, mode=mode)
@@ -122,10 +136,10 @@ def on_timer(
 ) -> Decision | None:
     """What the passing of time does: an expired snooze reopens the alert; an unacknowledged one is repeated.
 
-    An alert whose latest notice was historic is not repeated, and its expired snooze reopens it silently;
-    ``own_mode`` is this alerter's (shadow: reminders recorded, not sent)."""
+    An alert whose latest notice was historic or quiet is not repeated, and its expired snooze reopens it
+    silently; ``own_mode`` is this alerter's (shadow: reminders recorded, not sent)."""
     mode = quietest(existing.mode, own_mode)
-    reminder = None if mode is NoticeMode.HISTORIC else Notice.REMINDER
+    reminder = Notice.REMINDER if mode.would_be_sent else None
     if existing.state is AlertState.SNOOZED:
         if existing.snoozed_until is not None and existing.snoozed_until <= now:
             return Decision(AlertState.OPEN, existing.severity, reminder, mode=mode)

@@ -9,6 +9,7 @@ including the notification fallback text; in email HTML it is HTML-escaped. So a
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,24 @@ def evidence_line(signal: RiskSignal) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(signal.evidence.items()))
 
 
+def track_record_line(signal: RiskSignal) -> str:
+    """The rule's backtested record in one short line, or "" when the signal carries none (or a recovery)."""
+    q = signal.quality
+    if q is None or signal.recovered:
+        return ""
+    precision = q.precision if q.precision is not None and math.isfinite(q.precision) else None
+    lift = q.lift if q.lift is not None and math.isfinite(q.lift) else None
+    chance = f"{lift:.1f}x chance" if lift is not None else ""
+    if precision is None:
+        return f"This rule's alerts were {chance} in backtests" if chance else ""
+    return f"This rule was right {_percent(precision)} of the time in backtests" + (f" ({chance})" if chance else "")
+
+
+def _percent(share: float) -> str:
+    """14%, and 2.2% or 0.4% for small shares (rounding them to 2% or 0% would say too little)."""
+    return f"{share:.0%}" if share >= 0.095 else f"{share:.1%}"
+
+
 def _plain(text: str, limit: int = _SECTION_LIMIT) -> dict[str, Any]:
     return {"type": "plain_text", "text": slack_escape(text)[:limit] or "-", "emoji": False}
 
@@ -90,7 +109,8 @@ def slack_message(n: AlertNotice) -> dict[str, Any]:
     mention = slack_mention(n.mention)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(title, _HEADER_LIMIT)}]
     if n.notice is not Notice.RESOLVED:
-        details = "\n".join(x for x in (signal.explanation, score_line(signal), evidence_line(signal)) if x)
+        lines = (signal.explanation, score_line(signal), evidence_line(signal), track_record_line(signal))
+        details = "\n".join(x for x in lines if x)
         blocks.append({"type": "section", "text": _plain(details)})
         if n.playbook:
             blocks.append({"type": "section", "text": _plain(f"Next step: {n.playbook}")})
@@ -119,6 +139,8 @@ class Email:
 def _notice_lines(n: AlertNotice) -> list[str]:
     s = n.signal
     lines = [headline(s, n.notice), s.explanation, score_line(s), evidence_line(s)]
+    if n.notice is not Notice.RESOLVED:
+        lines.append(track_record_line(s))
     if n.playbook and n.notice is not Notice.RESOLVED:
         lines.append(f"Next step: {n.playbook}")
     lines.append(f"Event time: {s.occurred_at.isoformat()} - signal {s.signal_id}")

@@ -2,7 +2,8 @@
 
 Used by the signal processor (same transaction as the consumed offsets) and by the alert clock (reminders,
 expired snoozes). Nothing here sends: the delivery worker does, after commit, and only rows whose status is
-``pending``; historic and shadow notices (notice_mode.py) are written with their own status and stay there.
+``pending``; quiet, historic and shadow notices (notice_mode.py) are written with their own status and stay
+there.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ALERTS = Counter(
 )
 NOTICES = Counter(
     "churnwatch_alerter_notices_total",
-    "Notices queued, by mode: live ones are delivered, historic and shadow ones only recorded",
+    "Notices queued, by mode: live ones are delivered, quiet, historic and shadow ones only recorded",
     ["mode"],
 )
 
@@ -41,7 +42,7 @@ def alert_columns(decision: Decision, now: datetime) -> dict[str, Any]:
         "inhibited_by": decision.inhibited_by,
         "held_notice": decision.held.value if decision.held else None,
     }
-    told = decision.mode is not NoticeMode.HISTORIC  # shadow keeps the times a live alerter would have
+    told = decision.mode.would_be_sent  # shadow keeps the times a live alerter would have; quiet tells no one
     if decision.notice is not None or decision.held is not None:
         cols["notice_mode"] = decision.mode.value
     if decision.notice is not None and told:
@@ -81,7 +82,7 @@ async def queue_notice(
 ) -> None:
     """One delivery per destination, or one digest item for digest destinations. Idempotent per cause.
 
-    Rows of a historic or shadow notice start in that status (not ``pending``): recorded, never sent."""
+    Rows of a quiet, historic or shadow notice start in that status (not ``pending``): recorded, never sent."""
     now_rows = [
         {
             "alert_id": alert_id,

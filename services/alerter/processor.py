@@ -1,7 +1,8 @@
 """The alerter's batch step: drop signals already seen, update alerts, queue deliveries in the outbox.
 
-A signal whose event time is older than the notify max age (a backfill) runs through the same steps; its
-notices are recorded as historic instead of queued for sending (notice_mode.py)."""
+A signal whose event time is older than the notify max age (a backfill), or whose rule's backtested lift is
+below the floor, runs through the same steps; its notices are recorded as historic or quiet instead of
+queued for sending (notice_mode.py)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class AlertingProcessor:
     async def _apply(self, session: AsyncSession, signal: RiskSignal) -> None:
         existing = await self._current(session, signal)
         now = self._clock()
-        decision = decide(existing, signal, self._routing.delivery.for_signal(signal.occurred_at, now))
+        decision = decide(existing, signal, self._routing.delivery.for_risk_signal(signal, now))
         if decision is None:
             return
         decision = await hold_back(

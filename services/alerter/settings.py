@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from services.alerter.links import PLACEHOLDER_SECRETS
-from services.alerter.notice_mode import DEFAULT_NOTIFY_MAX_AGE, DeliveryMode
+from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT, DEFAULT_NOTIFY_MAX_AGE, DeliveryMode
 from shared.settings import CommonSettings
 
 
@@ -56,6 +56,10 @@ class AlerterSettings(CommonSettings):
         default=DEFAULT_NOTIFY_MAX_AGE.total_seconds(),
         description="a signal whose occurred_at is older than now minus this is historic: recorded, never sent",
     )
+    min_rule_lift: float = Field(
+        default=DEFAULT_MIN_RULE_LIFT,
+        description="a signal whose rule's backtested lift is below this is quiet: recorded, never sent; 0: off",
+    )
 
     @field_validator("delivery_mode", mode="before")
     @classmethod
@@ -69,13 +73,18 @@ class AlerterSettings(CommonSettings):
     @field_validator("notify_max_age_seconds", mode="before")
     @classmethod
     def _positive_max_age(cls, value: object) -> float:
-        try:
-            seconds = float(value) if isinstance(value, int | float | str) else math.nan
-        except ValueError:
-            seconds = math.nan
+        seconds = _number(value)
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError(f"CHURNWATCH_NOTIFY_MAX_AGE_SECONDS must be a number of seconds > 0, not {value!r}")
         return seconds
+
+    @field_validator("min_rule_lift", mode="before")
+    @classmethod
+    def _known_lift_floor(cls, value: object) -> float:
+        lift = _number(value)
+        if not (math.isfinite(lift) and lift >= 0):
+            raise ValueError(f"CHURNWATCH_MIN_RULE_LIFT must be a lift >= 0 (0 turns the floor off), not {value!r}")
+        return lift
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> AlerterSettings:
@@ -88,3 +97,11 @@ class AlerterSettings(CommonSettings):
         if self.alerter_api_token is not None and self.alerter_api_token.strip().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("CHURNWATCH_ALERTER_API_TOKEN is a placeholder; set a real token or unset it")
         return self
+
+
+def _number(value: object) -> float:
+    """A setting's number, NaN when it is not one (so the validator's message names the variable)."""
+    try:
+        return float(value) if isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        return math.nan

@@ -1,7 +1,8 @@
 """Reading alerts and deliveries for the API, and a person's ack / snooze / resolve.
 
-An alert says how its latest notice was recorded (``notice_mode``: live, historic or shadow, and
-``historic``: true for one a backfill raised); deliveries list by status, including ``historic`` and ``shadow``.
+An alert says how its latest notice was recorded (``notice_mode``: live, quiet, historic or shadow;
+``historic``: true for one a backfill raised; ``quiet``: true for one whose rule's backtested lift is below the
+floor, with that ``quality``); deliveries list by status, including ``quiet``, ``historic`` and ``shadow``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ async def list_alerts(session: AsyncSession, f: AlertFilter) -> list[dict[str, A
         *_ALERT_COLUMNS,
         alerts.c.last_signal["explanation"].astext.label("explanation"),
         (alerts.c.notice_mode == NoticeMode.HISTORIC.value).label("historic"),
+        (alerts.c.notice_mode == NoticeMode.QUIET.value).label("quiet"),
+        alerts.c.last_signal["quality"].label("quality"),
     )
     for column, value in (
         (alerts.c.state, f.state.value if f.state else None),
@@ -64,6 +67,8 @@ async def get_alert(session: AsyncSession, alert_id: int) -> dict[str, Any]:
         raise AlertNotFound(alert_id)
     found = _jsonable(row)
     found["historic"] = row.notice_mode == NoticeMode.HISTORIC.value
+    found["quiet"] = row.notice_mode == NoticeMode.QUIET.value
+    found["quality"] = row.last_signal.get("quality")
     found["deliveries"] = [
         _jsonable(d)
         for d in await session.execute(
@@ -108,7 +113,7 @@ async def act_on_alert(
     await update_alert(session, alert_id, cols)
     if routing is not None:
         notice = Notice.RESOLVED if cols.get("resolved_at") else None
-        after = Decision(state, before.severity, notice, mode=routing.delivery.follow_up(before.mode))
+        after = Decision(state, before.severity, notice, mode=routing.delivery.follow_up(before.seen_mode))
         await _notify(session, row, before, after, now, routing)
     return await get_alert(session, alert_id)
 
