@@ -21,7 +21,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _serve(build: Callable[[], tuple[FastAPI, CommonSettings]]) -> None:
     from shared.service_app import configure_logging
 
-    app, settings = build()
+    try:
+        app, settings = build()
+    except ValueError as exc:  # settings, scorecard, routing, model files: their messages name the problem
+        print(f"churnwatch: cannot start: {exc}", file=sys.stderr)
+        sys.exit(2)
     configure_logging(settings.log_level)
     uvicorn.run(
         app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), access_log=False
@@ -100,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     from services.backtest import cli as backtest_cli
 
     backtest_cli.add_parser(sub)
+    from services.calibrate import cli as calibrate_cli
+
+    calibrate_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "alembic.runtime.plugins", "aiokafka"):  # their INFO lines bury the alerts
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return backfill_cli.run(args)
     if args.command == "backtest":
         return backtest_cli.run(args)
+    if args.command == "calibrate":
+        return calibrate_cli.run(args)
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "simulate":

@@ -64,7 +64,14 @@ class BackgroundWorker:
             self.task.cancel()
 
 
-def add_probes(app: FastAPI, checks: dict[str, ReadinessCheck], workers: list[BackgroundWorker] | None = None) -> None:
+def add_probes(
+    app: FastAPI,
+    checks: dict[str, ReadinessCheck],
+    workers: list[BackgroundWorker] | None = None,
+    notes: dict[str, str] | None = None,
+) -> None:
+    """``notes``: what an operator should know that does not make the service unready (e.g. a fallback taken)."""
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "alive"}
@@ -82,7 +89,8 @@ def add_probes(app: FastAPI, checks: dict[str, ReadinessCheck], workers: list[Ba
             if w.failure:
                 results[f"{w.name}_error"] = w.failure
         ready = all(v for k, v in results.items() if not k.endswith("_error"))
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready, "checks": results} | ({"notes": notes} if notes else {})
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -121,6 +129,7 @@ def worker_service(
     engine: AsyncEngine,
     build_workers: WorkerFactory,
     on_close: Callable[[], Awaitable[None]] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> FastAPI:
     """The app of a service whose work is done by background workers (the scorer, the alerter).
 
@@ -153,5 +162,5 @@ def worker_service(
         "kafka": lambda: kafka_reachable(app.state.producer),
         "database": lambda: database_reachable(engine),
     }
-    add_probes(app, checks, workers)
+    add_probes(app, checks, workers, notes)
     return app

@@ -17,6 +17,7 @@ from services.demo.sandbox import SandboxName
 from shared.settings import CommonSettings
 
 HEALTH_SCORE = "health score"
+RISK_ESTIMATE = "churn-risk estimate"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def measure(inputs: BacktestInputs, *, horizon_days: int = 60) -> BacktestReport:
     params = BacktestParams(horizon_days=horizon_days)
     scores = {HEALTH_SCORE: (inputs.health_scores, False)}
+    if inputs.risk_estimates:
+        scores[RISK_ESTIMATE] = (inputs.risk_estimates, True)
     return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ _ALERTS = text(
     "SELECT account_id, signal_type, severity, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM signal_log"
     " WHERE NOT recovered AND signal_type <> ALL(CAST(:not_risk AS text[])) ORDER BY occurred_at"
 )
-_SCORES = text("SELECT account_id, day, score FROM score_history ORDER BY account_id, day")
+_SCORES = text("SELECT account_id, day, score, risk FROM score_history ORDER BY account_id, day")
 
 
 class OutcomesFileError(ValueError):
@@ -47,6 +47,7 @@ class BacktestInputs:
     alerts: list[Alert]
     health_scores: list[ScorePoint]
     period: Period
+    risk_estimates: list[ScorePoint] = field(default_factory=list)  # at day closes, where a model ran
 
 
 def read_outcomes_csv(path: Path) -> dict[str, date]:
@@ -96,10 +97,12 @@ async def load_inputs(settings: CommonSettings, outcomes: Mapping[str, date] | N
                 Alert(r.account_id, r.signal_type, r.severity, r.day)
                 for r in await conn.execute(_ALERTS, {"not_risk": list(NOT_RISK)})
             ]
-            scores = [ScorePoint(r.account_id, r.day, float(r.score)) for r in await conn.execute(_SCORES)]
+            rows = list(await conn.execute(_SCORES))
     finally:
         await engine.dispose()
     if not spans:
         raise LookupError(f"schema {settings.database_schema!r} has no score history: nothing was scored there")
     period = Period(min(s for s, _ in spans.values()), max(e for _, e in spans.values()))
-    return BacktestInputs(histories(accounts, spans, outcomes or {}, period.end), alerts, scores, period)
+    scores = [ScorePoint(r.account_id, r.day, float(r.score)) for r in rows]
+    risks = [ScorePoint(r.account_id, r.day, float(r.risk)) for r in rows if r.risk is not None]
+    return BacktestInputs(histories(accounts, spans, outcomes or {}, period.end), alerts, scores, period, risks)

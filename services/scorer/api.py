@@ -15,6 +15,7 @@ from shared.signals import Band
 
 class SortKey(StrEnum):
     SCORE = "score"
+    RISK = "risk"
     ARR = "arr"
     RENEWAL = "renewal"
 
@@ -24,7 +25,7 @@ async def account_health_view(session: AsyncSession, account_id: str, history_da
     if row is None:
         raise HTTPException(404, {"code": "unknown_account", "message": f"no health for {account_id!r}"})
     history = await session.execute(
-        select(score_history.c.day, score_history.c.score, score_history.c.band)
+        select(score_history.c.day, score_history.c.score, score_history.c.band, score_history.c.risk)
         .where(score_history.c.account_id == account_id)
         .order_by(desc(score_history.c.day))
         .limit(history_days)
@@ -39,8 +40,12 @@ async def account_health_view(session: AsyncSession, account_id: str, history_da
         "scorecard": row.scorecard,
         "as_of": row.as_of,
         "explanation": row.explanation,
+        "churn_risk": row.risk,
+        "churn_risk_explanation": row.risk_explanation,
         "components": row.components,
-        "history": [{"day": h.day, "score": h.score, "band": h.band} for h in reversed(history.all())],
+        "history": [
+            {"day": h.day, "score": h.score, "band": h.band, "churn_risk": h.risk} for h in reversed(history.all())
+        ],
         "active_signals": row.active_signals,
         "profile": profile,
     }
@@ -51,6 +56,7 @@ async def at_risk_list(session: AsyncSession, band: Band | None, sort: SortKey, 
     renewal = account_profiles.c.profile["renewal_date"].as_string()
     order = {
         SortKey.SCORE: asc(account_health.c.score),
+        SortKey.RISK: desc(account_health.c.risk).nulls_last(),
         SortKey.ARR: desc(arr).nulls_last(),
         SortKey.RENEWAL: asc(renewal).nulls_last(),
     }[sort]
@@ -73,6 +79,8 @@ async def at_risk_list(session: AsyncSession, band: Band | None, sort: SortKey, 
             "arr": r.arr,
             "renewal_date": r.renewal_date,
             "explanation": r.explanation,
+            "churn_risk": r.risk,
+            "churn_risk_explanation": r.risk_explanation,
             "active_signals": r.active_signals,
         }
         for r in rows

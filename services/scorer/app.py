@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from services.scorer.api import health_router
 from services.scorer.evaluate import ScoringConfig
 from services.scorer.processor import ScoringProcessor
+from services.scorer.risk_model import RiskModel, RiskModelError, default_model_path, load_model
 from services.scorer.rule_quality import default_rule_quality_path, load_rule_quality
 from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
@@ -20,8 +23,29 @@ from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
 from shared.service_app import BackgroundWorker, worker_service
 
+log = logging.getLogger(__name__)
+RISK_MODEL_FALLBACK = Gauge(
+    "churnwatch_scorer_risk_model_fallback",
+    "1 while the configured churn-risk model could not be used (default in use)",
+)
 
-def scoring_config(settings: ScorerSettings) -> ScoringConfig:
+
+def risk_model(settings: ScorerSettings) -> tuple[RiskModel, str | None]:
+    """The configured churn-risk model, or the packaged default; with a note when it had to fall back."""
+    if settings.risk_model_path is None:
+        return load_model(default_model_path()), None
+    try:
+        return load_model(Path(settings.risk_model_path)), None
+    except RiskModelError as exc:
+        if not settings.risk_model_fallback:
+            raise
+        note = f"{exc}; using the packaged default model {default_model_path()}"
+        log.error("risk model: %s", note)
+        RISK_MODEL_FALLBACK.set(1)
+        return load_model(default_model_path()), note
+
+
+def scoring_config(settings: ScorerSettings, model: RiskModel | None = None) -> ScoringConfig:
     """Reads and validates the scorecard and the rule-quality file: a bad one stops start-up naming the problem."""
     scorecards = load_scorecard(settings.scorecard_path)
     rules = WindowRules(
@@ -33,7 +57,7 @@ def scoring_config(settings: ScorerSettings) -> ScoringConfig:
         key_features=scorecards.key_features,
     )
     quality = Path(settings.rule_quality_path) if settings.rule_quality_path else default_rule_quality_path()
-    return ScoringConfig(rules=rules, scorecards=scorecards, rule_quality=load_rule_quality(quality))
+    return ScoringConfig(rules=rules, scorecards=scorecards, rule_quality=load_rule_quality(quality), risk_model=model)
 
 
 def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ConsumerLoop:
@@ -52,7 +76,8 @@ def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_lette
 
 def create_app(settings: ScorerSettings | None = None) -> FastAPI:
     settings = settings or ScorerSettings()
-    config = scoring_config(settings)
+    model, fallback_note = risk_model(settings)
+    config = scoring_config(settings, model)
     engine = build_engine(settings)
     sessions = session_factory(engine)
 
@@ -74,6 +99,7 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
         client_id="churnwatch-scorer",
         engine=engine,
         build_workers=workers,
+        notes={"risk_model": fallback_note} if fallback_note else None,
     )
     app.include_router(health_router(sessions))
     return app

@@ -171,6 +171,7 @@ class ActiveSignal:
 
     severity: Severity
     last_held: date
+    since: date | None = None  # the day it was raised, where a rule needs it (churn_risk renews after a month)
 
 
 def transitions(

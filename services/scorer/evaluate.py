@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
 from services.scorer.codec import state_from_json, state_to_json
-from services.scorer.detectors import ActiveSignal, build_signal, current_conditions, transitions
+from services.scorer.detectors import ActiveSignal, Transition, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
 from services.scorer.metrics import WindowMetrics, window_metrics
+from services.scorer.risk_model import RiskModel
 from services.scorer.rule_quality import RuleQualityTable
 from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
@@ -33,6 +35,7 @@ from shared.signals import Band, RiskSignal, Severity, SignalType
 
 _ORDER = sorted(KNOWN_COMPONENTS)
 _DAY = timedelta(days=1)
+MIN_RISK_OBSERVED_DAYS = 28  # the model was fitted on accounts past their first four weeks
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ScoringConfig:
     rules: WindowRules = field(default_factory=WindowRules)
     scorecards: ScorecardSet = field(default_factory=lambda: ScorecardSet(DEFAULT_SCORECARD))
     rule_quality: RuleQualityTable = field(default_factory=RuleQualityTable)
+    risk_model: RiskModel | None = None  # None: no churn-risk estimate (the service always loads one)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class AccountRecord:
 class DayClose:
     day: date
     health: HealthScore
+    risk: RiskReading | None = None
 
 
 @dataclass(frozen=True)
@@ -121,35 +126,53 @@ def _score(
 def close_day(
     account_id: str, record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig
 ) -> tuple[DayClose, list[RiskSignal]]:
-    """Score the complete ``day`` and decide its signals; the record moves on to that close."""
+    """Score the complete ``day``, estimate its churn risk and decide its signals; the record moves on to it."""
     scored = _score(record, day, profile, config, complete=True)
-    at = datetime.combine(day, time.max, tzinfo=UTC)
+    model = config.risk_model
+    risk = read_risk(model, record.state, day, profile, config.rules) if model else None
     signals: list[RiskSignal] = []
     if not churned_by(record.state, day):
         thresholds = config.scorecards.thresholds
         now = current_conditions(scored.metrics, scored.health, thresholds, scored.before)
-        changes, record.active = transitions(now, record.active, day, thresholds.clear_after_days)
-        signals = [
-            build_signal(
-                account_id=account_id,
-                transition=t,
-                occurred_at=at,
-                health=scored.health,
-                previous=record.health,
-                explanation=scored.explanation,
-                account=profile,
-                quality=None
-                if t.recovered
-                else config.rule_quality.lookup(t.condition.signal_type, t.condition.severity),
-            )
-            for t in changes
-        ]
+        rules_active: dict[SignalType, ActiveSignal] = {
+            k: v for k, v in record.active.items() if k != SignalType.CHURN_RISK
+        }
+        changes, rules_active = transitions(now, rules_active, day, thresholds.clear_after_days)
+        risk_active = record.active.get(SignalType.CHURN_RISK)
+        if model and risk and scored.metrics.observed_days >= MIN_RISK_OBSERVED_DAYS:
+            risk_active, change = step_churn_risk(risk_active, risk, model, day)
+            changes += [change] if change else []
+        record.active = rules_active | ({SignalType.CHURN_RISK: risk_active} if risk_active else {})
+        signals = [_signal(account_id, t, day, scored, risk, record.health, profile, config) for t in changes]
     record.history = _trim(record.history, day - timedelta(days=7))
     points = {c.name: c.points for c in scored.health.components if c.points is not None}
     record.history[day] = Snapshot(scored.health.score, points)
     record.health = scored.health
     record.closed_on = day
-    return DayClose(day, scored.health), signals
+    return DayClose(day, scored.health, risk), signals
+
+
+def _signal(
+    account_id: str,
+    t: Transition,
+    day: date,
+    scored: _Scored,
+    risk: RiskReading | None,
+    previous: HealthScore | None,
+    profile: AccountProfile | None,
+    config: ScoringConfig,
+) -> RiskSignal:
+    kind = t.condition.signal_type
+    return build_signal(
+        account_id=account_id,
+        transition=t,
+        occurred_at=datetime.combine(day, time.max, tzinfo=UTC),
+        health=scored.health,
+        previous=previous,
+        explanation=risk.explanation if risk and kind is SignalType.CHURN_RISK else scored.explanation,
+        account=profile,
+        quality=None if t.recovered else config.rule_quality.lookup(kind, t.condition.severity),
+    )
 
 
 def close_days_before(
@@ -254,10 +277,7 @@ def record_to_row(record: AccountRecord, tip: HealthScore | None) -> dict[str, A
         "closed_score": closed.score if closed else None,
         "closed_band": closed.band.value if closed else None,
         "closed_on": record.closed_on,
-        "active_signals": {
-            k.value: {"severity": v.severity.value, "last_held": v.last_held.isoformat()}
-            for k, v in record.active.items()
-        },
+        "active_signals": {k.value: _active_to_json(v) for k, v in record.active.items()},
         "as_of": record.as_of,
         "history": history_to_json(record.history),
     }
@@ -271,5 +291,11 @@ def active_from_json(data: dict[str, Any], as_of: datetime | None) -> dict[Signa
             held = as_of.date() if as_of else date.min
             out[SignalType(k)] = ActiveSignal(Severity(v), held)
         else:
-            out[SignalType(k)] = ActiveSignal(Severity(v["severity"]), date.fromisoformat(v["last_held"]))
+            since = date.fromisoformat(v["since"]) if v.get("since") else None
+            out[SignalType(k)] = ActiveSignal(Severity(v["severity"]), date.fromisoformat(v["last_held"]), since)
     return out
+
+
+def _active_to_json(a: ActiveSignal) -> dict[str, str]:
+    out = {"severity": a.severity.value, "last_held": a.last_held.isoformat()}
+    return out | ({"since": a.since.isoformat()} if a.since else {})

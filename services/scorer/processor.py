@@ -122,14 +122,18 @@ class ScoringProcessor:
                     "explanation": ev.explanation or None,
                     "partition": partition_of.get(account_id),
                     "scorecard": h.scorecard if h else None,
+                    **_latest_risk(ev),
                 }
             )
-            scores = [(c.day, c.health) for c in ev.closes]
-            if h is not None and ev.as_of is not None:
-                scores.append((ev.as_of.date(), h))  # the day in progress, until its close replaces it
             history_rows.extend(
-                {"account_id": account_id, "day": day, "score": s.score, "band": s.band} for day, s in scores
+                {"account_id": account_id, "day": c.day, "score": c.health.score, "band": c.health.band}
+                | ({"risk": c.risk.probability} if c.risk else {})
+                for c in ev.closes
             )
+            if h is not None and ev.as_of is not None:  # the day in progress, until its close replaces it
+                history_rows.append(
+                    {"account_id": account_id, "day": ev.as_of.date(), "score": h.score, "band": h.band}
+                )
             for s in ev.signals:
                 SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
                 signals.append(s)
@@ -139,25 +143,33 @@ class ScoringProcessor:
         if signals:
             self._outbox_pending = True
 
-    async def sweep(self) -> int:
-        """Re-evaluate idle accounts of this instance's partitions at the clock; returns how many."""
+    async def sweep(self, *, caught_up: bool = True) -> int:
+        """Close the days of idle accounts of this instance's partitions up to the clock; returns how many.
+
+        While events flow, each partition's accounts go by that partition's own clock: in a replay one partition
+        can be days ahead of another, and its clock would close days whose events are still unread elsewhere.
+        Once caught up, every partition goes by the latest clock, so a partition whose accounts all went silent
+        still sees the days pass."""
         partitions = list(self.owned_partitions())
         if not partitions:
             return 0
         async with self.sessions() as session, session.begin():
-            clock = await store.read_clock(session, self._topics.events)
-            if clock is None:
+            known = await store.read_clocks(session, self._topics.events)
+            if not known:
                 return 0
-            records = await store.stale_accounts(session, partitions, clock, self._sweep_batch)
-            if not records:
+            latest = max(known.values())
+            clocks = {p: latest if caught_up else known[p] for p in partitions if caught_up or p in known}
+            due = await store.stale_accounts(session, clocks, self._sweep_batch)
+            if not due:
                 return 0
-            profiles = await store.load_profiles(session, records)
+            profiles = await store.load_profiles(session, due)
             evaluations = {
-                a: evaluate_account(a, r, (), profiles.get(a), self._config, clock=clock) for a, r in records.items()
+                a: evaluate_account(a, r, (), profiles.get(a), self._config, clock=clock)
+                for a, (r, clock) in due.items()
             }
             await self._persist(session, evaluations, {})
-        SWEPT.inc(len(records))
-        return len(records)
+        SWEPT.inc(len(due))
+        return len(due)
 
     async def _maybe_sweep(self, *, caught_up: bool) -> None:
         """Caught up (a poll found nothing), the sweep goes through every stale account. While events flow it
@@ -166,7 +178,7 @@ class ScoringProcessor:
         if time.monotonic() - self._last_sweep < self._sweep_interval_s:
             return
         self._last_sweep = time.monotonic()
-        while await self.sweep() >= self._sweep_batch and caught_up:
+        while await self.sweep(caught_up=caught_up) >= self._sweep_batch and caught_up:
             pass
         await self.publish_outbox()
         if time.monotonic() - self._last_prune >= self._prune_interval_s:
@@ -218,6 +230,12 @@ class ScoringProcessor:
                 await f
             await store.drop_from_outbox(session, [signal_id for signal_id, _, _ in rows])
         return len(rows)
+
+
+def _latest_risk(ev: Evaluation) -> dict[str, Any]:
+    """The estimate of the evaluation's last day close; none when it closed no day (the stored one stays)."""
+    risk = next((c.risk for c in reversed(ev.closes) if c.risk), None)
+    return {"risk": risk.probability if risk else None, "risk_explanation": risk.explanation if risk else None}
 
 
 def _watermarks(events: Iterable[tuple[Event, int]]) -> dict[int, datetime]:

@@ -14,6 +14,12 @@ class ScorerSettings(CommonSettings):
     min_baseline_days: int = Field(default=14, ge=1, description="history needed before a baseline counts")
     grace_days: int = Field(default=7, ge=0, description="how late (in days behind the account) an event may be")
     scorecard_path: str | None = Field(default=None, description="YAML scorecard; the packaged one if unset")
+    risk_model_path: str | None = Field(
+        default=None, description="the churn-risk model (JSON, from churnwatch calibrate); the packaged one if unset"
+    )
+    risk_model_fallback: bool = Field(
+        default=False, description="an unusable risk model file falls back to the packaged one (said in /readyz)"
+    )
     rule_quality_path: str | None = Field(
         default=None, description="each rule's backtested precision and lift (JSON); the packaged one if unset"
     )

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +49,10 @@ _HEALTH_COLUMNS = (
     ("closed_on", "date"),
     ("closed_score", "float8"),
     ("closed_band", "text"),
+    ("risk", "float8"),
+    ("risk_explanation", "text"),
 )
+_KEPT_WHEN_NULL = {"partition", "risk", "risk_explanation"}  # a batch that does not know them leaves them
 _JSON_COLUMNS = {"state", "components", "active_signals", "history"}
 _UPSERT_HEALTH = text(
     "INSERT INTO account_health (" + ", ".join(c for c, _ in _HEALTH_COLUMNS) + ", updated_at)"
@@ -57,14 +60,18 @@ _UPSERT_HEALTH = text(
     " FROM unnest(" + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _HEALTH_COLUMNS) + ")"
     " AS t(" + ", ".join(c for c, _ in _HEALTH_COLUMNS) + ")"
     " ON CONFLICT (account_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c, _ in _HEALTH_COLUMNS[1:] if c != "partition")
-    + ", partition = coalesce(excluded.partition, account_health.partition), updated_at = now()"
+    + ", ".join(
+        f"{c} = coalesce(excluded.{c}, account_health.{c})" if c in _KEPT_WHEN_NULL else f"{c} = excluded.{c}"
+        for c, _ in _HEALTH_COLUMNS[1:]
+    )
+    + ", updated_at = now()"
 )
 _UPSERT_SCORE_HISTORY = text(
-    "INSERT INTO score_history (account_id, day, score, band)"
+    "INSERT INTO score_history (account_id, day, score, band, risk)"
     " SELECT * FROM unnest(CAST(:account_id AS text[]), CAST(:day AS date[]), CAST(:score AS float8[]),"
-    " CAST(:band AS text[]))"
-    " ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, band = excluded.band"
+    " CAST(:band AS text[]), CAST(:risk AS float8[]))"
+    " ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, band = excluded.band,"
+    " risk = coalesce(excluded.risk, score_history.risk)"
 )
 
 
@@ -146,7 +153,7 @@ async def save_health(session: AsyncSession, rows: list[dict[str, Any]]) -> None
 async def save_score_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    params = {k: [r[k] for r in rows] for k in ("account_id", "day", "score", "band")}
+    params = {k: [r.get(k) for r in rows] for k in ("account_id", "day", "score", "band", "risk")}
     await session.execute(_UPSERT_SCORE_HISTORY, params)
 
 
@@ -185,26 +192,34 @@ async def advance_clock(session: AsyncSession, topic: str, watermarks: dict[int,
     )
 
 
-async def read_clock(session: AsyncSession, topic: str) -> datetime | None:
-    """The latest event time seen on any partition of the events topic."""
-    result = await session.execute(select(func.max(scorer_clock.c.watermark)).where(scorer_clock.c.topic == topic))
-    value: datetime | None = result.scalar_one_or_none()
-    return value
+async def read_clocks(session: AsyncSession, topic: str) -> dict[int, datetime]:
+    """The latest event time seen on each partition of the events topic."""
+    rows = await session.execute(
+        select(scorer_clock.c.partition, scorer_clock.c.watermark).where(scorer_clock.c.topic == topic)
+    )
+    return {int(r.partition): r.watermark for r in rows}
 
 
 async def stale_accounts(
-    session: AsyncSession, partitions: Collection[int], clock: datetime, limit: int
-) -> dict[str, AccountRecord]:
-    """Accounts on these partitions with a day before the clock's to close, locked, skipping busy ones."""
-    last_closable = clock.date() - timedelta(days=1)
+    session: AsyncSession, clocks: dict[int, datetime], limit: int
+) -> dict[str, tuple[AccountRecord, datetime]]:
+    """Accounts with a day before their partition's clock to close (and that clock), locked, skipping busy ones."""
+    if not clocks:
+        return {}
+    due = or_(
+        *(
+            and_(account_health.c.partition == p, account_health.c.closed_on < clock.date() - timedelta(days=1))
+            for p, clock in clocks.items()
+        )
+    )
     rows = await session.execute(
-        select(*_RECORD)
-        .where(account_health.c.partition.in_(list(partitions)), account_health.c.closed_on < last_closable)
+        select(*_RECORD, account_health.c.partition)
+        .where(due)
         .order_by(account_health.c.closed_on)
         .limit(limit)
         .with_for_update(skip_locked=True, of=account_health)
     )
-    return {r.account_id: record_from_row(r) for r in rows}
+    return {r.account_id: (record_from_row(r), clocks[r.partition]) for r in rows}
 
 
 # An event more than the grace period older than its account's watermark is refused as too late whether its

@@ -34,6 +34,9 @@ account_health = Table(
     Column("closed_on", Date),
     Column("closed_score", Float),
     Column("closed_band", String(10)),
+    # the churn-risk estimate at the last day close and its explanation (migration s0005)
+    Column("risk", Float),
+    Column("risk_explanation", Text),
 )
 
 # One row per account and event-time day: the score at the day's last evaluation.
@@ -44,6 +47,7 @@ score_history = Table(
     Column("day", Date, primary_key=True),
     Column("score", Float, nullable=False),
     Column("band", String(10), nullable=False),
+    Column("risk", Float),  # the churn-risk estimate at the day's close (migration s0005)
 )
 
 # The scorer's clock: the latest event time seen per events partition (written with the batch).

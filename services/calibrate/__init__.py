@@ -1,0 +1,1 @@
+"""``churnwatch calibrate``: fit the churn-risk model on labelled history and write its versioned file."""
