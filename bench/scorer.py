@@ -11,7 +11,8 @@
    scorer from its first stored batch (process start and group join left out) to the end of the topic.
 4. The in-memory ceiling: the same events decoded, folded and scored in this process with no PostgreSQL and
    no Kafka, which any scorer written in Python does per event at least: events/s and its ratio to raw. If
-   it is under 0.5, no persistence design meets the target on this machine.
+   it is under 0.5, no persistence design meets the target on this machine. Once with the packaged churn-risk
+   model and once without: the model's cost per day close.
 5. Scale-out: --instances scorer processes in one consumer group over a fresh copy of the topic.
 6. State per account: len(compact JSON) and pg_column_size of state + history (target <= 2 KB).
 7. Restart: account_health filled to --restart-accounts rows (bulk insert), a scorer process started; time
@@ -36,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.demo.processes import ServiceProcess
 from services.demo.sandbox import private_sandbox
 from services.scorer.app import scoring_config
-from services.scorer.evaluate import AccountRecord, evaluate_account, record_to_row
+from services.scorer.evaluate import AccountRecord, ScoringConfig, evaluate_account, record_to_row
+from services.scorer.risk_model import default_model_path, load_model
 from services.scorer.settings import ScorerSettings
 from shared.consumer_progress import end_offsets, stored_offsets
 from shared.db import build_engine
@@ -139,11 +141,14 @@ def _steady_rate(total: int, launched: float, first: tuple[float, int]) -> float
     return total / (time.perf_counter() - launched)
 
 
-def _in_memory(settings: ScorerSettings, records: list[tuple[bytes, bytes]]) -> float:
+def _in_memory(
+    settings: ScorerSettings, records: list[tuple[bytes, bytes]], config: ScoringConfig
+) -> tuple[float, int]:
     """Decode, fold, score and encode the rows for the same events, per batch of max_batch as the scorer
-    polls them, with the accounts' records kept in memory: the scorer's own work with no I/O at all."""
-    config = scoring_config(settings)
+    polls them, with the accounts' records kept in memory: the scorer's own work with no I/O at all.
+    Returns events/s and the number of day closes."""
     kept: dict[str, AccountRecord] = {}
+    closes = 0
     started = time.perf_counter()
     for at in range(0, len(records), settings.max_batch):
         by_account: dict[str, list[Event]] = defaultdict(list)
@@ -153,8 +158,9 @@ def _in_memory(settings: ScorerSettings, records: list[tuple[bytes, bytes]]) -> 
         for account_id, events in by_account.items():
             evaluation = evaluate_account(account_id, kept.get(account_id, AccountRecord()), events, None, config)
             kept[account_id] = evaluation.record
+            closes += len(evaluation.closes)
             record_to_row(evaluation.record, evaluation.health)
-    return len(records) / (time.perf_counter() - started)
+    return len(records) / (time.perf_counter() - started), closes
 
 
 async def _scale_out(records: list[tuple[bytes, bytes]], instances: int) -> float:
@@ -249,7 +255,9 @@ async def _throughput(
     raw = max([await _raw(settings, len(records)) for _ in range(3)])
     decoded = await _raw(settings, len(records), decode=True)
     scored = await _scorers(settings, engine, env, 1)
-    ceiling = _in_memory(settings, records)
+    ceiling, closes = _in_memory(settings, records, scoring_config(settings, load_model(default_model_path())))
+    no_model, _ = _in_memory(settings, records, scoring_config(settings))
+    model_us = (len(records) / ceiling - len(records) / no_model) / max(1, closes) * 1e6
     print(f"events: {len(records)} for {accounts} accounts, {settings.events_partitions} partitions")
     print(f"raw aiokafka consumer:   {raw:10.0f} events/s  (best of 3)")
     print(f"raw + pydantic decode:   {decoded:10.0f} events/s")
@@ -257,6 +265,8 @@ async def _throughput(
     print(f"ratio scorer/raw:        {scored / raw:10.2f}  (target >= 0.5)")
     print(f"in-memory ceiling:       {ceiling:10.0f} events/s  (decode + windows + score, no I/O)")
     print(f"ratio ceiling/raw:       {ceiling / raw:10.2f}  (the most any persistence design could reach)")
+    print(f"ceiling without model:   {no_model:10.0f} events/s  (the churn-risk estimate runs once per day close)")
+    print(f"churn-risk estimate:     {model_us:10.1f} us per day close ({closes} closes, none per event)")
     if instances > 1:
         many = await _scale_out(records, instances)
         print(f"{instances} scorer processes:     {many:10.0f} events/s  (one group, a fresh copy of the topic)")

@@ -9,15 +9,23 @@ import sys
 from pathlib import Path
 
 from services.backtest.measures import build_report
-from services.backtest.model import BacktestParams, BacktestReport
+from services.backtest.model import Alert, BacktestParams, BacktestReport
 from services.backtest.render import render_html, render_table, report_to_json
 from services.backtest.rule_quality import rule_quality_from_report
 from services.backtest.source import BacktestInputs, OutcomesFileError, load_inputs, read_outcomes_csv
 from services.demo.sandbox import SandboxName
+from services.scorer.rule_quality import (
+    RuleQualityError,
+    RuleQualityTable,
+    default_rule_quality_path,
+    load_rule_quality,
+)
 from shared.settings import CommonSettings
+from shared.signals import Severity, SignalType
 
 HEALTH_SCORE = "health score"
 RISK_ESTIMATE = "churn-risk estimate"
+ROUTED = "routed to people"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--sandbox", help="a named sandbox (default: the deployment CHURNWATCH_* points at)")
     p.add_argument("--outcomes", type=Path, help="CSV account_id,churned_on (default: lifecycle churned events)")
     p.add_argument("--horizon-days", type=int, default=60, help="an alert is right if churn follows within this")
+    p.add_argument("--quality", type=Path, help="the rule-quality file the alerter routes by (default: packaged)")
+    p.add_argument("--min-rule-lift", type=float, default=2.0, help="the alerter's CHURNWATCH_MIN_RULE_LIFT")
     p.add_argument("--json", dest="json_path", type=Path, help="write the report as JSON here ('-' for stdout)")
     p.add_argument("--html", dest="html_path", type=Path, help="write the self-contained HTML report here")
     p.add_argument(
@@ -39,12 +49,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
-def measure(inputs: BacktestInputs, *, horizon_days: int = 60) -> BacktestReport:
+def routed_pairs(alerts: list[Alert], quality: RuleQualityTable, min_lift: float) -> frozenset[tuple[str, str]]:
+    """The (type, severity) pairs the alerter routes to people: those whose rule's lift is unknown or at the floor."""
+    out = set()
+    for kind, severity in {(a.signal_type, a.severity) for a in alerts}:
+        q = quality.lookup(SignalType(kind), Severity(severity))
+        if q is None or q.lift is None or q.lift >= min_lift:
+            out.add((kind, severity))
+    return frozenset(out)
+
+
+def measure(
+    inputs: BacktestInputs,
+    *,
+    horizon_days: int = 60,
+    quality: RuleQualityTable | None = None,
+    min_rule_lift: float = 2.0,
+) -> BacktestReport:
+    """The report, with a row for the alerts that reach people: every rule the alerter does not keep quiet."""
     params = BacktestParams(horizon_days=horizon_days)
     scores = {HEALTH_SCORE: (inputs.health_scores, False)}
     if inputs.risk_estimates:
         scores[RISK_ESTIMATE] = (inputs.risk_estimates, True)
-    return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params)
+    table = quality if quality is not None else load_rule_quality(default_rule_quality_path())
+    groups = {ROUTED: routed_pairs(inputs.alerts, table, min_rule_lift)}
+    return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params, groups=groups)
 
 
 def write_outputs(
@@ -76,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcomes = read_outcomes_csv(args.outcomes) if args.outcomes else None
         inputs = asyncio.run(load_inputs(settings, outcomes))
-    except (OutcomesFileError, LookupError, OSError) as exc:
+        quality = load_rule_quality(args.quality) if args.quality else None
+    except (OutcomesFileError, RuleQualityError, LookupError, OSError) as exc:
         print(f"churnwatch backtest: {exc}", file=sys.stderr)
         return 2
-    report = measure(inputs, horizon_days=args.horizon_days)
+    report = measure(inputs, horizon_days=args.horizon_days, quality=quality, min_rule_lift=args.min_rule_lift)
     if str(args.json_path) != "-":
         print(render_table(report))
     title = f"Churnwatch backtest: {args.sandbox or settings.database_schema}"

@@ -276,14 +276,14 @@ def _rule_measures(rule: RuleKey, alerts: Sequence[Alert], pop: _Population) -> 
     )
 
 
-def _rule_keys(alerts: Iterable[Alert]) -> list[RuleKey]:
+def _rule_keys(alerts: Iterable[Alert], groups: Mapping[str, frozenset[tuple[str, str]]]) -> list[RuleKey]:
     def severity_rank(s: str) -> tuple[int, str]:
         return (SEVERITY_ORDER.index(s) if s in SEVERITY_ORDER else len(SEVERITY_ORDER), s)
 
     kinds: dict[str, set[str]] = defaultdict(set)
     for alert in alerts:
         kinds[alert.signal_type].add(alert.severity)
-    keys = [RuleKey()]
+    keys = [RuleKey(), *(RuleKey(name=name, only=only) for name, only in groups.items())]
     for signal_type in sorted(kinds):
         keys.append(RuleKey(signal_type))
         keys.extend(RuleKey(signal_type, s) for s in sorted(kinds[signal_type], key=severity_rank))
@@ -347,13 +347,16 @@ def build_report(
     *,
     period: Period,
     params: BacktestParams = DEFAULT_PARAMS,
+    groups: Mapping[str, frozenset[tuple[str, str]]] | None = None,
 ) -> BacktestReport:
-    """``scores``: name -> (daily points, higher_is_riskier). Alerts on accounts not in ``accounts`` are counted
+    """``scores``: name -> (daily points, higher_is_riskier); ``groups``: extra rows, name -> the (signal type,
+    severity) pairs they take (e.g. the alerts routed to people). Alerts on accounts not in ``accounts`` are counted
     apart and measured nowhere (no outcome is known for them)."""
     weeks = account_weeks(accounts, period=period, params=params)
     pop = _population(accounts, weeks, period, params)
     known = [a for a in alerts if a.account_id in pop.accounts]
-    rules = tuple(_rule_measures(key, [a for a in known if key.matches(a)], pop) for key in _rule_keys(known))
+    keys = _rule_keys(known, groups or {})
+    rules = tuple(_rule_measures(key, [a for a in known if key.matches(a)], pop) for key in keys)
     score_rows = tuple(
         score_measures(pts, accounts, riskier, period=period, params=params, name=name)
         for name, (pts, riskier) in (scores or {}).items()

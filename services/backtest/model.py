@@ -75,16 +75,22 @@ class Verdict:
 
 @dataclass(frozen=True)
 class RuleKey:
-    signal_type: str | None = None  # None: every risk alert
+    signal_type: str | None = None  # None: every risk alert (of ``only``, where given)
     severity: str | None = None
+    name: str | None = None  # a group's label, e.g. "routed to people"
+    only: frozenset[tuple[str, str]] | None = None  # a group: the (signal type, severity) pairs it takes
 
     @property
     def label(self) -> str:
+        if self.name is not None:
+            return self.name
         if self.signal_type is None:
             return "all risk alerts"
         return self.signal_type if self.severity is None else f"{self.signal_type} / {self.severity}"
 
     def matches(self, alert: Alert) -> bool:
+        if self.only is not None and (alert.signal_type, alert.severity) not in self.only:
+            return False
         return (self.signal_type in (None, alert.signal_type)) and (self.severity in (None, alert.severity))
 
 

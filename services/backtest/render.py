@@ -202,6 +202,8 @@ def _jsonable(value: Any) -> Any:
         return round(value, 4)
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(_jsonable(v) for v in value)
     return value
 
 

@@ -77,6 +77,8 @@ def run_demo(*, accounts: int, days: int, day_seconds: float, linger: float) -> 
         "CHURNWATCH_CONSOLE_ALERTS": "true",
         "CHURNWATCH_EMAIL_ENABLED": "false",
         "CHURNWATCH_LOG_LEVEL": "WARNING",
+        # the demo plays its simulated days as live (a day a second): its signals are news, not a backfill
+        "CHURNWATCH_NOTIFY_MAX_AGE_SECONDS": str((days + 2) * 86_400),
     }
     with running(SERVICE_PORTS, env, stdout=sys.stdout) as services:
         print(f"services ready: {', '.join(f'{s.name} {s.url}' for s in services.values())}")

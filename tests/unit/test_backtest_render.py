@@ -65,7 +65,13 @@ def test_json_is_versioned_stable_and_round_trips(report: BacktestReport) -> Non
     assert body["period"] == {"start": "2025-01-06", "end": "2025-07-04", "days": 180}
     assert body["base_rate"] == 0.3167  # 19/60, rounded to 4 places
     overall = body["rules"][0]
-    assert overall["rule"] == {"signal_type": None, "severity": None, "label": "all risk alerts"}
+    assert overall["rule"] == {
+        "signal_type": None,
+        "severity": None,
+        "name": None,
+        "only": None,
+        "label": "all risk alerts",
+    }
     assert overall["verdict"]["kind"] == "falls short"
     assert overall["alerts_per_week"][4] == {"week_start": "2025-02-03", "alerts": 1}
     assert body["scores"][0]["thresholds"][1]["threshold"] == 40.0

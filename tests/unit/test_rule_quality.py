@@ -90,3 +90,18 @@ def test_signals_carry_their_rule_quality_and_recoveries_none() -> None:
     ev = evaluate_account("a", AccountRecord(), events, None, config)
     inactive = [s for s in ev.signals if s.signal_type is SignalType.INACTIVITY]
     assert inactive and all((s.quality == Q) != s.recovered for s in inactive)
+
+
+def test_the_backtest_counts_apart_what_reaches_people() -> None:
+    """A rule below the lift floor is kept quiet by the alerter: the "routed to people" row leaves it out."""
+    from services.backtest.cli import ROUTED, measure
+    from services.backtest.source import BacktestInputs
+
+    start, end = date(2026, 1, 1), date(2026, 6, 30)
+    accounts = [AccountHistory(f"a{i}", start, end, date(2026, 4, 1) if i < 2 else None) for i in range(6)]
+    alerts = [Alert(f"a{i}", "usage_drop", "warning", date(2026, 3, 1)) for i in range(6)]
+    alerts += [Alert("a0", "inactivity", "warning", date(2026, 3, 2))]
+    table = RuleQualityTable({"usage_drop/warning": Q.model_copy(update={"lift": 1.1})})
+    report = measure(BacktestInputs(accounts, alerts, [], Period(start, end)), quality=table, min_rule_lift=2.0)
+    routed = next(r for r in report.rules if r.rule.label == ROUTED)
+    assert (report.rules[0].alerts, routed.alerts, routed.right) == (7, 1, 1)
