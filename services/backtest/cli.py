@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT
 from services.backtest.measures import build_report
 from services.backtest.model import Alert, BacktestParams, BacktestReport
 from services.backtest.render import render_html, render_table, report_to_json
@@ -38,7 +39,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--outcomes", type=Path, help="CSV account_id,churned_on (default: lifecycle churned events)")
     p.add_argument("--horizon-days", type=int, default=60, help="an alert is right if churn follows within this")
     p.add_argument("--quality", type=Path, help="the rule-quality file the alerter routes by (default: packaged)")
-    p.add_argument("--min-rule-lift", type=float, default=2.0, help="the alerter's CHURNWATCH_MIN_RULE_LIFT")
+    p.add_argument(
+        "--min-rule-lift", type=float, default=DEFAULT_MIN_RULE_LIFT, help="the alerter's CHURNWATCH_MIN_RULE_LIFT"
+    )
     p.add_argument("--json", dest="json_path", type=Path, help="write the report as JSON here ('-' for stdout)")
     p.add_argument("--html", dest="html_path", type=Path, help="write the self-contained HTML report here")
     p.add_argument(
@@ -64,7 +67,7 @@ def measure(
     *,
     horizon_days: int = 60,
     quality: RuleQualityTable | None = None,
-    min_rule_lift: float = 2.0,
+    min_rule_lift: float = DEFAULT_MIN_RULE_LIFT,
 ) -> BacktestReport:
     """The report, with a row for the alerts that reach people: every rule the alerter does not keep quiet."""
     params = BacktestParams(horizon_days=horizon_days)

@@ -10,19 +10,27 @@ recent signals' notices, reminders, digests and releases as ``shadow`` and sends
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess, running
 from shared.signals import RiskSignal
 from tests.integration.conftest import Sandbox
-from tests.support.alerter import TOKEN, alerter_env, api, delivery_counts, risk_signal
+from tests.support.alerter import (
+    TOKEN,
+    alert_detail,
+    alerter_env,
+    api,
+    delivery_counts,
+    metric,
+    processed,
+    risk_signal,
+    scalar,
+)
 from tests.support.polling import await_until
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
@@ -82,7 +90,7 @@ async def test_a_backfill_pages_no_one_and_live_traffic_after_it_alerts(
     signals = history(datetime.now(UTC) - timedelta(days=70))
     with running({"alerter": port}, alerter_env(sandbox, slack, smtp, port, **CLOCK)):
         await produce(*signals)
-        await await_until(lambda: _processed(sandbox, len(signals)), within=120, what="every signal processed")
+        await await_until(lambda: processed(sandbox, len(signals)), within=120, what="every signal processed")
         assert _nothing_received(slack, smtp)
         counts = await delivery_counts(sandbox)
         assert set(counts) == {"historic"} and counts["historic"] > 100, counts
@@ -93,7 +101,7 @@ async def test_a_backfill_pages_no_one_and_live_traffic_after_it_alerts(
         assert alerts and all(a["historic"] and a["notice_mode"] == "historic" for a in alerts)
         assert all(a["last_notified_at"] is None for a in alerts)  # nobody has been told anything
 
-        esc = await _detail(base, "acct-bf-esc", "usage_drop")
+        esc = await alert_detail(base, "acct-bf-esc", "usage_drop")
         assert (esc["state"], esc["severity"]) == ("open", "critical")
         notices = [(d["notice"], d["channel"], d["target"], d["status"]) for d in esc["deliveries"]]
         expected = ["new", "escalated", "resolved", "new", "escalated"]
@@ -101,36 +109,36 @@ async def test_a_backfill_pages_no_one_and_live_traffic_after_it_alerts(
         routed = [("slack", csm[0]), ("email", csm[1])]
         assert notices == [(n, c, t, "historic") for n in expected for c, t in routed]
         for kind in ("inactivity", "ticket_spike"):  # held by the critical, released as historic rows
-            held = await _detail(base, "acct-bf-inh", kind)
+            held = await alert_detail(base, "acct-bf-inh", kind)
             assert (held["inhibited_by"], held["held_notice"]) == (None, None)
             assert [(d["notice"], d["status"]) for d in held["deliveries"]] == [("new", "historic")] * 2
-        big = await _detail(base, "acct-bf-big", "usage_drop")
+        big = await alert_detail(base, "acct-bf-big", "usage_drop")
         assert {d["target"] for d in big["deliveries"]} == {slack.url_for("default"), *csm}  # escalation route
-        assert await _metric(base, 'churnwatch_alerter_notices_total{mode="historic"}') >= 40
+        assert await metric(base, 'churnwatch_alerter_notices_total{mode="historic"}') >= 40
 
         # The alert clock runs: an expired snooze, due reminders and due digests must page no one either.
-        ticks = await _metric(base, "churnwatch_alerter_clock_ticks_total")
-        score_drop = await _detail(base, "acct-bf-inh", "score_drop")
+        ticks = await metric(base, "churnwatch_alerter_clock_ticks_total")
+        score_drop = await alert_detail(base, "acct-bf-inh", "score_drop")
         auth = {"Authorization": f"Bearer {TOKEN}"}
         snoozed = await api("POST", f"{base}/v1/alerts/{score_drop['id']}/snooze", headers=auth, json={"minutes": 0.02})
         assert snoozed.status_code == 200 and snoozed.json()["state"] == "snoozed"
 
         async def clock_has_run() -> bool:
-            reopened = (await _detail(base, "acct-bf-inh", "score_drop"))["state"] == "open"
-            digested = await _scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'digest'")
-            ran = await _metric(base, "churnwatch_alerter_clock_ticks_total") >= ticks + 8  # >= 4 s, 4 intervals
+            reopened = (await alert_detail(base, "acct-bf-inh", "score_drop"))["state"] == "open"
+            digested = await scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'digest'")
+            ran = await metric(base, "churnwatch_alerter_clock_ticks_total") >= ticks + 8  # >= 4 s, 4 intervals
             return reopened and digested >= 1 and ran
 
         await await_until(clock_has_run, within=60, what="the snooze expired, a digest recorded, 8 clock ticks")
         assert _nothing_received(slack, smtp)
         assert set(await delivery_counts(sandbox)) == {"historic"}
-        assert await _scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'reminder'") == 0
-        assert await _scalar(sandbox, "SELECT count(*) FROM digest_items WHERE delivery_id IS NULL") == 0
+        assert await scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'reminder'") == 0
+        assert await scalar(sandbox, "SELECT count(*) FROM digest_items WHERE delivery_id IS NULL") == 0
 
         # Live traffic after the backfill: the open historic alert was seen by no one, so this is news.
         await produce(risk_signal("acct-bf-esc", signal_id="usage_drop:acct-bf-esc:recent"))
         await await_until(lambda: _told(slack, smtp), within=60, what="the recent signal delivered")
-        live = await _detail(base, "acct-bf-esc", "usage_drop")
+        live = await alert_detail(base, "acct-bf-esc", "usage_drop")
         assert (live["historic"], live["notice_mode"], live["severity"]) == (False, "live", "warning")
     said = [m["text"] for m in slack.messages()]
     assert all("(acct-bf-esc)" in t for t in said), said  # reminders of it may follow; nothing else
@@ -155,11 +163,11 @@ async def test_shadow_mode_records_every_notice_and_sends_none(
             risk_signal("acct-sh-inh", signal_id="usage_drop:acct-sh-inh", severity="critical"),
             risk_signal("acct-sh-inh", signal_id="inactivity:acct-sh-inh", signal_type="inactivity"),
         )
-        await await_until(lambda: _processed(sandbox, 4), within=60, what="the signals processed")
+        await await_until(lambda: processed(sandbox, 4), within=60, what="the signals processed")
         await produce(risk_signal("acct-sh-inh", signal_id="usage_drop:back", recovered=True, severity="info"))
 
         async def recorded() -> bool:
-            rows = await _scalar(
+            rows = await scalar(
                 sandbox,
                 "SELECT count(DISTINCT notice) FROM deliveries WHERE status = 'shadow'"
                 " AND notice IN ('new', 'reminder', 'digest', 'resolved')",
@@ -169,14 +177,14 @@ async def test_shadow_mode_records_every_notice_and_sends_none(
         await await_until(recorded, within=60, what="shadow new, reminder, digest and resolved rows")
         assert _nothing_received(slack, smtp)
         assert set(await delivery_counts(sandbox)) == {"shadow"}
-        released = await _detail(base, "acct-sh-inh", "inactivity")
+        released = await alert_detail(base, "acct-sh-inh", "inactivity")
         assert [(d["notice"], d["status"]) for d in released["deliveries"][:2]] == [("new", "shadow")] * 2
         assert {d["status"] for d in released["deliveries"]} == {"shadow"}  # and its shadow reminders
         alerts = (await api("GET", f"{base}/v1/alerts")).json()["alerts"]
         assert {(a["notice_mode"], a["historic"]) for a in alerts} == {("shadow", False)}
         listed = (await api("GET", f"{base}/v1/deliveries", params={"status": "shadow", "limit": 1000})).json()
         assert {d["target"] for d in listed["deliveries"]} >= {slack.url_for("csm"), "pool@csm.example.com"}
-        assert await _metric(base, 'churnwatch_alerter_notices_total{mode="shadow"}') >= 4
+        assert await metric(base, 'churnwatch_alerter_notices_total{mode="shadow"}') >= 4
         assert _nothing_received(slack, smtp)
         log.seek(0)
         assert "delivery mode shadow" in log.read()
@@ -194,26 +202,3 @@ def _nothing_received(slack: SlackWebhookServer, smtp: SmtpServer) -> bool:
 
 async def _told(slack: SlackWebhookServer, smtp: SmtpServer) -> bool:
     return bool(slack.messages("csm")) and bool(smtp.messages())
-
-
-async def _processed(sandbox: Sandbox, n: int) -> bool:
-    return await _scalar(sandbox, "SELECT count(*) FROM processed_signals") >= n
-
-
-async def _scalar(sandbox: Sandbox, sql: str) -> int:
-    async with sandbox.engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
-
-
-async def _detail(base: str, account_id: str, signal_type: str) -> dict[str, Any]:
-    params = {"account_id": account_id, "signal_type": signal_type}
-    found = (await api("GET", f"{base}/v1/alerts", params=params)).json()["alerts"]
-    assert len(found) == 1, found
-    detail: dict[str, Any] = (await api("GET", f"{base}/v1/alerts/{found[0]['id']}")).json()
-    return detail
-
-
-async def _metric(base: str, sample: str) -> float:
-    body = (await api("GET", f"{base}/metrics")).text
-    match = re.search(rf"^{re.escape(sample)} (\S+)$", body, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0

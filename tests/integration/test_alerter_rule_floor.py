@@ -1,6 +1,6 @@
 """Rules that did not earn their place page no one: through the real alerter, Kafka, PostgreSQL, Slack and SMTP.
 
-Recent signals of rules whose backtested lift is below CHURNWATCH_MIN_RULE_LIFT (2.0) go through the whole
+Recent signals of rules whose backtested lift is below CHURNWATCH_MIN_RULE_LIFT (3.0) go through the whole
 alert logic and are recorded as ``quiet`` with their routed destinations: nothing reaches the Slack-contract
 or SMTP server, also after the alert clock has ticked with one-second reminder and digest intervals. A rule
 that earned its place is delivered, with its track record in the message; so is the same type at a
@@ -14,12 +14,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from services.demo.processes import ServiceProcess, running
 from shared.signals import RiskSignal
 from tests.integration.conftest import Sandbox
-from tests.support.alerter import alerter_env, api, delivery_counts, risk_signal
+from tests.support.alerter import (
+    alert_detail,
+    alerter_env,
+    api,
+    delivery_counts,
+    metric,
+    processed,
+    risk_signal,
+    scalar,
+)
 from tests.support.polling import await_until
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
@@ -60,19 +68,19 @@ async def test_low_lift_rules_are_recorded_quiet_and_rules_that_earned_it_are_de
     weak = weak_signals()
     with running({"alerter": port}, alerter_env(sandbox, slack, smtp, port, **CLOCK)):
         await produce(*weak)
-        await await_until(lambda: _processed(sandbox, len(weak)), within=60, what="the weak signals processed")
-        ticks = await _metric(base, "churnwatch_alerter_clock_ticks_total")
+        await await_until(lambda: processed(sandbox, len(weak)), within=60, what="the weak signals processed")
+        ticks = await metric(base, "churnwatch_alerter_clock_ticks_total")
 
         async def clock_has_run() -> bool:
-            digested = await _scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'digest'")
-            return digested >= 1 and await _metric(base, "churnwatch_alerter_clock_ticks_total") >= ticks + 8
+            digested = await scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'digest'")
+            return digested >= 1 and await metric(base, "churnwatch_alerter_clock_ticks_total") >= ticks + 8
 
         await await_until(clock_has_run, within=60, what="a digest recorded and 8 clock ticks (>= 4 s)")
         assert _nothing_received(slack, smtp)
         assert set(await delivery_counts(sandbox)) == {"quiet"}
-        assert await _scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'reminder'") == 0
+        assert await scalar(sandbox, "SELECT count(*) FROM deliveries WHERE notice = 'reminder'") == 0
 
-        usage = await _detail(base, "acct-rf-usage", "usage_drop")
+        usage = await alert_detail(base, "acct-rf-usage", "usage_drop")
         assert (usage["state"], usage["quiet"], usage["notice_mode"]) == ("open", True, "quiet")
         assert usage["quality"]["lift"] == 1.1 and usage["last_notified_at"] is None
         routed = {(d["notice"], d["channel"], d["target"], d["status"]) for d in usage["deliveries"]}
@@ -85,9 +93,9 @@ async def test_low_lift_rules_are_recorded_quiet_and_rules_that_earned_it_are_de
         assert targets == {slack.url_for("csm"), "ana@csm.example.com", "pool@csm.example.com"}, targets
         alerts = (await api("GET", f"{base}/v1/alerts", params={"limit": 1000})).json()["alerts"]
         assert len(alerts) == 5 and all(a["quiet"] and a["quality"]["lift"] < 2 for a in alerts), alerts
-        held = await _detail(base, "acct-rf-inh", "score_drop")
-        assert held["inhibited_by"] == (await _detail(base, "acct-rf-inh", "usage_drop"))["id"]
-        assert await _metric(base, 'churnwatch_alerter_notices_total{mode="quiet"}') >= 4
+        held = await alert_detail(base, "acct-rf-inh", "score_drop")
+        assert held["inhibited_by"] == (await alert_detail(base, "acct-rf-inh", "usage_drop"))["id"]
+        assert await metric(base, 'churnwatch_alerter_notices_total{mode="quiet"}') >= 4
 
         # A rule that earned its place, on another account: delivered, with its track record.
         await produce(rated("acct-rf-good", "band_change", 6.8, 0.14, severity="critical"))
@@ -97,7 +105,7 @@ async def test_low_lift_rules_are_recorded_quiet_and_rules_that_earned_it_are_de
         # The same type at a severity that earned its place: nobody heard of the quiet warning, so it is news.
         await produce(rated("acct-rf-usage", "usage_drop", 6.8, 0.14, severity="critical"))
         await await_until(lambda: _told(slack, smtp, "acct-rf-usage"), within=60, what="the critical delivered")
-        usage = await _detail(base, "acct-rf-usage", "usage_drop")
+        usage = await alert_detail(base, "acct-rf-usage", "usage_drop")
         assert (usage["severity"], usage["quiet"], usage["notice_mode"]) == ("critical", False, "live")
         assert [d["notice"] for d in usage["deliveries"] if d["status"] != "quiet"][:2] == ["new", "new"]
 
@@ -142,26 +150,3 @@ def _account(text: str) -> str:
 
 def _body(mail: Any) -> str:
     return "\n".join(part.get_content() for part in mail.walk() if part.get_content_type() == "text/plain")
-
-
-async def _processed(sandbox: Sandbox, n: int) -> bool:
-    return await _scalar(sandbox, "SELECT count(*) FROM processed_signals") >= n
-
-
-async def _scalar(sandbox: Sandbox, sql: str) -> int:
-    async with sandbox.engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
-
-
-async def _detail(base: str, account_id: str, signal_type: str) -> dict[str, Any]:
-    params = {"account_id": account_id, "signal_type": signal_type}
-    found = (await api("GET", f"{base}/v1/alerts", params=params)).json()["alerts"]
-    assert len(found) == 1, found
-    detail: dict[str, Any] = (await api("GET", f"{base}/v1/alerts/{found[0]['id']}")).json()
-    return detail
-
-
-async def _metric(base: str, sample: str) -> float:
-    body = (await api("GET", f"{base}/metrics")).text
-    match = re.search(rf"^{re.escape(sample)} (\S+)$", body, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0

@@ -25,7 +25,7 @@ from services.demo.processes import REPO_ROOT, running
 from shared.consumer_progress import end_offsets, stored_offsets
 from shared.events import EVENT_ADAPTER, encode_event
 from tests.integration.conftest import Sandbox
-from tests.support.alerter import alerter_env, delivery_counts
+from tests.support.alerter import alerter_env, delivery_counts, scalar
 from tests.support.polling import await_until
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
@@ -47,11 +47,6 @@ async def _alerter_done(sandbox: Sandbox) -> bool:
     ends = await end_offsets(s, s.topics.signals)
     stored = await stored_offsets(sandbox.engine, f"{s.topic_prefix}.alerter", s.topics.signals)
     return sum(ends.values()) > 0 and all(stored.get(p, 0) >= off for p, off in ends.items())
-
-
-async def _scalar(sandbox: Sandbox, sql: str) -> int:
-    async with sandbox.engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar() or 0)
 
 
 async def _live_event(sandbox: Sandbox, account_id: str) -> None:
@@ -80,9 +75,9 @@ async def test_backfill_scores_history_pages_no_one_and_backtests(
         assert loaded.returncode == 0, loaded.stdout + loaded.stderr
         await wait_until_scored(sandbox.settings, within=300, every=0.5)
         await await_until(lambda: _alerter_done(sandbox), within=120, what="the alerter consumed every signal")
-        risk = await _scalar(sandbox, "SELECT count(*) FROM signal_log WHERE NOT recovered")
+        risk = await scalar(sandbox, "SELECT count(*) FROM signal_log WHERE NOT recovered")
         assert risk > 20, "70 days of 40 accounts must raise risk signals"
-        assert await _scalar(sandbox, "SELECT count(*) FROM alerts") > 10
+        assert await scalar(sandbox, "SELECT count(*) FROM alerts") > 10
         counts = await delivery_counts(sandbox)
         assert set(counts) == {"historic"} and counts["historic"] > 10, counts
         assert slack.requests() == [] and smtp.messages() == [], "a backfill must page no one"
@@ -95,7 +90,7 @@ async def test_backfill_scores_history_pages_no_one_and_backtests(
         assert body["accounts"] == manifest.accounts
         assert body["churners"] == manifest.churners
         overall = body["rules"][0]
-        assert overall["alerts"] == await _scalar(
+        assert overall["alerts"] == await scalar(
             sandbox, "SELECT count(*) FROM signal_log WHERE NOT recovered AND signal_type <> 'expansion'"
         )
 

@@ -95,3 +95,29 @@ def accounts_in(messages: list[dict[str, Any]]) -> list[str]:
 async def api(method: str, url: str, **kw: Any) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.request(method, url, **kw)
+
+
+async def processed(sandbox: Sandbox, n: int) -> bool:
+    """Whether the alerter has recorded at least ``n`` signals as processed."""
+    return await scalar(sandbox, "SELECT count(*) FROM processed_signals") >= n
+
+
+async def scalar(sandbox: Sandbox, sql: str) -> int:
+    async with sandbox.engine.connect() as conn:
+        return int((await conn.execute(text(sql))).scalar_one() or 0)
+
+
+async def alert_detail(base: str, account_id: str, signal_type: str) -> dict[str, Any]:
+    """The one alert of (account, type), with its deliveries, from the alerter's API."""
+    params = {"account_id": account_id, "signal_type": signal_type}
+    found = (await api("GET", f"{base}/v1/alerts", params=params)).json()["alerts"]
+    assert len(found) == 1, found
+    detail: dict[str, Any] = (await api("GET", f"{base}/v1/alerts/{found[0]['id']}")).json()
+    return detail
+
+
+async def metric(base: str, sample: str) -> float:
+    """One sample's value on a service's /metrics (0 when absent)."""
+    body = (await api("GET", f"{base}/metrics")).text
+    match = re.search(rf"^{re.escape(sample)} (\S+)$", body, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0

@@ -72,7 +72,7 @@ def test_a_rule_below_the_lift_floor_is_quiet(
 
 def test_unknown_quality_is_routed_and_a_recovery_ignores_its_own_quality() -> None:
     policy = DeliveryPolicy()
-    assert policy.min_rule_lift == 2.0
+    assert policy.min_rule_lift == 3.0
     assert policy.for_signal(RECENT, NOW) is LIVE and policy.for_signal(RECENT, NOW, None) is LIVE
     assert policy.for_risk_signal(signal(occurred_at=RECENT), NOW) is LIVE
     recovery = signal(occurred_at=RECENT, recovered=True, severity=INFO, quality=quality(0.5))
@@ -227,9 +227,9 @@ def test_the_floor_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert AlerterSettings().min_rule_lift == expected
 
 
-def test_the_floor_defaults_to_two(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_floor_defaults_to_three(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHURNWATCH_MIN_RULE_LIFT", raising=False)
-    assert AlerterSettings().min_rule_lift == 2.0
+    assert AlerterSettings().min_rule_lift == 3.0
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "nan", "inf", ""])
