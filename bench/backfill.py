@@ -1,15 +1,17 @@
 """``churnwatch backfill`` throughput against a raw producer, and how fast a scorer catches up afterwards.
 
-    python -m bench.backfill [--events 2000000] [--rounds 1] [--shuffled] [--no-scorer]
+    python -m bench.backfill [--events 2000000] [--rounds 3] [--shuffled] [--no-scorer]
 
 1. Writes --events simulated events (services/demo/simulator.py's accounts and days) to a temporary
    .jsonl.gz, in event-time order (--shuffled: shuffled within windows of a few days, so the loader sorts).
-2. Raw: an AIOKafkaProducer (idempotent, acks=all, the loader's linger_ms and max_batch_size, the same bounded
-   number in flight) sends the same records (same keys, same bytes as the loader sends, pre-encoded, partition
-   pre-computed as the loader does) to a fresh topic: events/s.
+2. Raw: the loader's own producer (``build_producer``: idempotent, acks=all, the same linger_ms, max_batch_size,
+   request timeout), in this process with the loader's GC settings, ``send()``s the same records (same keys,
+   same bytes as the loader sends, pre-encoded, partition pre-computed as the loader does, the same bound on
+   unacknowledged records) to a fresh topic: events/s from start to the last acknowledgement.
 3. Backfill: ``churnwatch backfill FILE --sandbox ...`` as a process, from the file to the sandbox's events
-   topic (read, validate, order scan, produce): events/s over its wall-clock time including start-up, and
-   the ratio to raw (target >= 0.5). --rounds alternates which goes first, best of each side is compared.
+   topic (order scan, read, validate, produce): events/s over its wall-clock time including start-up, and
+   the ratio to raw (target >= 0.5). Rounds alternate which side goes first; every round is printed with its
+   own ratio, and the best of each side are compared.
 4. Scorer catch-up (unless --no-scorer): a scorer process in the sandbox, its stored offsets polled until they
    reach the events topic's end offsets: events/s from its launch (and from its first stored batch).
 """
@@ -31,9 +33,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from services.backfill.loader import build_producer
 from services.backfill.settings import BackfillSettings
 from services.backfill.sources import EventParser, event_rules
 from services.demo.processes import REPO_ROOT, ServiceProcess
@@ -96,13 +98,7 @@ def encoded_records(path: Path, settings: BackfillSettings) -> list[tuple[bytes,
 
 async def bench_raw(settings: BackfillSettings, topic: str, records: list[tuple[bytes, bytes]]) -> float:
     """events/s of a bare idempotent acks=all producer with the loader's batching, from start to all acked."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=settings.backfill_linger_ms,
-        max_batch_size=settings.backfill_batch_bytes,
-    )
+    producer = build_producer(settings)  # the loader's settings, exactly
     await producer.start()
     try:
         partitions = sorted(await producer.partitions_for(topic))
@@ -205,7 +201,9 @@ async def _throughput(path: Path, settings: BackfillSettings, common: CommonSett
         loader_rates.append(loader_rate)
         if n % 2 == 1:
             raw_rates.append(await bench_raw(settings, raw_topic, records))
-        print(f"round {n + 1}: raw {raw_rates[-1]:8.0f} events/s, backfill {loader_rate:8.0f} events/s")
+        first = "raw" if n % 2 == 0 else "backfill"
+        print(f"round {n + 1}: raw {raw_rates[-1]:8.0f} events/s, backfill {loader_rate:8.0f} events/s", end="")
+        print(f", ratio {loader_rate / raw_rates[-1]:.2f} ({first} first)", flush=True)
     del records
     gc.unfreeze()
     _report(settings, raw_rates, loader_rates, summary, rounds)
@@ -222,7 +220,7 @@ def _report(settings: BackfillSettings, raw: list[float], loader: list[float], s
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.backfill", description=__doc__)
     parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--rounds", type=int, default=1, help="raw and backfill take turns; best of each")
+    parser.add_argument("--rounds", type=int, default=3, help="raw and backfill take turns; best of each")
     parser.add_argument("--shuffled", action="store_true", help="history out of time order: the loader sorts it")
     parser.add_argument("--no-scorer", dest="scorer", action="store_false", help="skip the scorer catch-up")
     args = parser.parse_args(argv)

@@ -2,14 +2,16 @@
 time order (reader.py), and say how far it got.
 
 Events go to ``<prefix>.events`` keyed by account id on the partition ingest would choose (aiokafka's default
-partitioner over the topic's partitions), through an idempotent ``acks=all`` producer, handed over with
-``send`` and awaited only when more than ``backfill_max_in_flight`` are unacknowledged. Profiles go to
+partitioner over the topic's partitions), through an idempotent ``acks=all`` producer, in record batches
+built per partition (``EventSender``), awaited only when more than ``backfill_max_in_flight`` records are
+unacknowledged. Profiles go to
 ``<prefix>.accounts`` through ingest's own publisher and are remembered in ``ingest_accounts`` as
 ``PUT /v1/accounts/{id}`` does. A stop request (Ctrl-C) stops reading; what is in flight is still flushed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -35,7 +37,7 @@ from services.backfill.reading import (
     profile_records,
 )
 from services.backfill.settings import BackfillSettings
-from services.backfill.sources import EventParser, event_rules
+from services.backfill.sources import EventParser, EventRecord, event_rules
 from services.ingest.account_store import remember_profiles
 from services.ingest.publisher import EventPublisher
 from shared.accounts import AccountProfile
@@ -90,13 +92,26 @@ def build_producer(settings: BackfillSettings) -> AIOKafkaProducer:
 
 
 class EventSender:
-    """Hands records to the producer, keyed and partitioned as ingest does, with a bounded number unacknowledged."""
+    """Records to the events topic, keyed and partitioned as ingest does, in record batches built here.
+
+    A ``send()`` per record costs aiokafka a future, a lookup and a partition call each; instead each partition
+    has one batch being filled (``create_batch``), shipped whole with ``send_batch`` once full, as ingest's
+    publisher does for a request (services/ingest/publisher.py). Order within a partition is kept: batches of a
+    partition are shipped in the order they were filled, aiokafka queues them in that order, and its sender has
+    at most one batch of a partition in flight (the partition is muted until it is answered), so a retry never
+    overtakes; the idempotent producer's sequence numbers make a retried batch land once. ``send_batch`` waits
+    while the partition's previous batch is still queued: that, and ``max_in_flight`` records unacknowledged,
+    bound what is held. This is the only sender of its partitions, one batch at a time, so aiokafka's shrinking
+    wait in ``send_batch`` (why ingest locks each partition) never meets a second waiter.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int], max_in_flight: int) -> None:
         self._producer, self._topic, self._partitions = producer, topic, sorted(partitions)
         self._partitioner = DefaultPartitioner()
         self.partition_of: dict[bytes, int] = {}  # one entry per account: murmur2 per record costs too much
-        self._in_flight: deque[Any] = deque()
+        self._filling: dict[int, Any] = {}  # partition -> its BatchBuilder being filled
+        self._shipped: deque[tuple[asyncio.Future[Any], int]] = deque()  # (delivery, records), oldest first
+        self._unacknowledged = 0
         self._max_in_flight = max_in_flight
         self.handed = 0
 
@@ -106,23 +121,51 @@ class EventSender:
             found = self.partition_of[key] = self._partitioner(key, self._partitions, self._partitions)
         return found
 
-    async def send(self, key: bytes, value: bytes) -> None:
-        partition = self.partition_of.get(key)
-        if partition is None:
-            partition = self.partition(key)
-        self._in_flight.append(await self._producer.send(self._topic, value, key=key, partition=partition))
-        self.handed += 1
-        if len(self._in_flight) >= self._max_in_flight:
+    async def send(self, records: list[EventRecord], stop: StopRequest) -> int | None:
+        """Records into their partitions' batches, in order, until a stop is requested; the occurred_at of the
+        last one handed over (None if none was)."""
+        partition_of, filling, last_at, handed = self.partition_of, self._filling, None, 0
+        for at, _, _, key, value in records:
+            if stop.requested:
+                break
+            partition = partition_of.get(key)
+            if partition is None:
+                partition = self.partition(key)
+            batch = filling.get(partition)
+            if batch is None or batch.append(timestamp=None, key=key, value=value) is None:
+                await self._start_batch(partition, batch, key, value)
+            last_at, handed = at, handed + 1
+        self.handed += handed
+        return last_at
+
+    async def _start_batch(self, partition: int, full: Any, key: bytes, value: bytes) -> None:
+        if full is not None:
+            await self._ship(partition, full)
+        batch = self._filling[partition] = self._producer.create_batch()
+        batch.append(timestamp=None, key=key, value=value)  # the first record always fits a new batch
+
+    async def _ship(self, partition: int, batch: Any) -> None:
+        batch.close()  # full, or the last one: send it now rather than after linger_ms
+        delivery = await self._producer.send_batch(batch, self._topic, partition=partition)
+        self._shipped.append((delivery, batch.record_count()))
+        self._unacknowledged += batch.record_count()
+        if self._unacknowledged > self._max_in_flight:
             await self._settle(self._max_in_flight // 2)
 
     async def _settle(self, keep: int) -> None:
         """Waits for the oldest deliveries; a delivery that failed for good raises here."""
-        while len(self._in_flight) > keep:
-            await self._in_flight.popleft()
+        while self._shipped and self._unacknowledged > keep:
+            delivery, records = self._shipped.popleft()
+            await delivery
+            self._unacknowledged -= records
 
     async def flush(self) -> None:
+        """Ships every batch being filled and waits until all are acknowledged."""
+        filling, self._filling = self._filling, {}
+        for partition, batch in filling.items():
+            await self._ship(partition, batch)
         await self._producer.flush()
-        await self._settle(0)
+        await self._settle(-1)
 
 
 class BackfillRun:
@@ -159,6 +202,7 @@ class BackfillRun:
                 Path(spill),
                 self.settings.backfill_run_events,
                 self.settings.backfill_merge_fan_in,
+                self.settings.backfill_read_workers,
             )
             self.view.scanning(sum(spec.path.stat().st_size for spec in self.plan.events))
             reader = ReaderProcess(job)
@@ -181,14 +225,11 @@ class BackfillRun:
             await self._pump(chunk, sender)
             self.view.read_to(read)
 
-    async def _pump(self, chunk: list[tuple[int, bytes, bytes]], sender: EventSender) -> None:
-        """The hot loop: a chunk of records to the sender, unless a stop is requested."""
-        send, stop = sender.send, self.stop
-        for at, key, value in chunk:
-            if stop.requested:
-                return
-            await send(key, value)
-            self.outcome.last_event_at_us = at
+    async def _pump(self, chunk: list[EventRecord], sender: EventSender) -> None:
+        """A chunk of records to the sender, unless a stop is requested."""
+        last_at = await sender.send(chunk, self.stop)
+        if last_at is not None:
+            self.outcome.last_event_at_us = last_at
         self.view.sent(sender.handed, self.rejected)
 
     async def send_profiles(self, producer: AIOKafkaProducer) -> int:

@@ -62,6 +62,7 @@ class OrderCheck:
     """Fed event times as read; says whether they never went back, and where they first did."""
 
     def __init__(self) -> None:
+        self.earliest: int | None = None
         self.latest: int | None = None
         self.first_step_back: int | None = None  # the line number
 
@@ -76,6 +77,21 @@ class OrderCheck:
             self.first_step_back = line
         if self.latest is None or at > self.latest:
             self.latest = at
+        if self.earliest is None or at < self.earliest:
+            self.earliest = at
+
+    def follow(self, after: OrderCheck) -> bool:
+        """Takes in ``after``, the check of the lines that come next (checked apart, e.g. in another process).
+        False, taking nothing in, when one of them goes back before this check's latest and none went back
+        before: only observing those lines again says which is the first."""
+        if after.latest is None or after.earliest is None:
+            return True
+        if self.latest is not None and after.earliest < self.latest and self.first_step_back is None:
+            return False
+        self.first_step_back = after.first_step_back if self.first_step_back is None else self.first_step_back
+        self.latest = after.latest if self.latest is None else max(self.latest, after.latest)
+        self.earliest = after.earliest if self.earliest is None else min(self.earliest, after.earliest)
+        return True
 
 
 def merge_by_time(streams: list[Iterator[EventRecord]]) -> Iterator[EventRecord]:

@@ -7,14 +7,16 @@ raises ``NotTheSchema`` while probing, before anything is sent.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
+from services.backfill.blocks import BlockResult, LineBlock, block_order, scan_block, validate_block
 from services.backfill.mapping import EVENT_FIELDS, PROFILE_FIELDS, ColumnMapping
 from services.backfill.ordering import OrderCheck, line_time_us, parse_time_us
 from services.backfill.sources import (
@@ -83,7 +85,17 @@ class OpenInput:
     rows: Iterator[tuple[int, Any]]
     parse: Parse
     time_of: Callable[[Any], int | None]  # the cheap order-scan read of a row's event time
+    parser: EventParser
     last_line: int = 0
+
+    @property
+    def is_jsonl(self) -> bool:
+        return self.spec.csv is None and not self.spec.profiles
+
+    def blocks(self) -> Iterator[LineBlock]:
+        """A JSON Lines input's lines, a block at a time (instead of ``rows``)."""
+        for first, data in self.file.blocks():
+            yield LineBlock(self.spec.index, first, data)
 
 
 def _csv_parse(mapping: ColumnMapping, inner: Callable[[dict[str, Any]], Any]) -> Parse:
@@ -111,7 +123,7 @@ def open_input(spec: InputSpec, parser: EventParser) -> Iterator[OpenInput]:
     with InputFile(spec.path) as file:
         if spec.csv is None:
             parse: Parse = profile_from_line if spec.profiles else parser.line
-            yield OpenInput(spec, file, file.lines(), parse, line_time_us)
+            yield OpenInput(spec, file, file.lines(), parse, line_time_us, parser)
             return
         header, rows = file.csv_rows()
         fields = PROFILE_FIELDS if spec.profiles else EVENT_FIELDS
@@ -123,7 +135,7 @@ def open_input(spec: InputSpec, parser: EventParser) -> Iterator[OpenInput]:
                 f" not have (its columns: {', '.join(header) or 'none'}); nothing was sent"
             )
         inner = profile_from_item if spec.profiles else parser.item
-        yield OpenInput(spec, file, rows, _csv_parse(mapping, inner), _csv_time(mapping))
+        yield OpenInput(spec, file, rows, _csv_parse(mapping, inner), _csv_time(mapping), parser)
 
 
 def probe(spec: InputSpec, parser: EventParser, lines: int) -> None:
@@ -156,11 +168,29 @@ class Scan:
     first_step_back: int | None
 
 
-def scan(spec: InputSpec, parser: EventParser, on_bytes: Callable[[int], None]) -> Scan:
-    """Event times only, no validation: does the input ever go back in time, and how many lines it has."""
+# JSON Lines blocks -> each with its lines and the order check of its times alone, in block order
+ScanBlocks = Callable[[Iterable[LineBlock]], Iterator[tuple[LineBlock, tuple[int, OrderCheck]]]]
+
+
+def _scan_here(blocks: Iterable[LineBlock]) -> Iterator[tuple[LineBlock, tuple[int, OrderCheck]]]:
+    return ((block, block_order(block)) for block in blocks)
+
+
+def scan(
+    spec: InputSpec, parser: EventParser, on_bytes: Callable[[int], None], scan_blocks: ScanBlocks = _scan_here
+) -> Scan:
+    """Event times only, no validation: does the input ever go back in time, and how many lines it has.
+    ``scan_blocks`` may check JSON Lines blocks elsewhere (reader.py's workers)."""
     check = OrderCheck()
     count = 0
     with open_input(spec, parser) as opened:
+        if opened.is_jsonl:
+            for block, (lines, block_check) in scan_blocks(opened.blocks()):
+                count += lines
+                if not check.follow(block_check):
+                    scan_block(block, check)  # where it first goes back
+                on_bytes(opened.file.position())
+            return Scan(count, check.in_order, check.first_step_back)
         for number, row in opened.rows:
             check.observe(opened.time_of(row), number)
             count += 1
@@ -179,7 +209,12 @@ def event_records(
     on_read: Callable[[int], None],
 ) -> Iterator[EventRecord]:
     """The input's good events as records, in file order; bad lines to ``rejects``. ``on_read`` is told how many
-    lines were read, every 1024; reading stops early when ``stopping()`` says so."""
+    lines were read, every 1024 (JSON Lines: every block); reading stops early when ``stopping()`` says so."""
+    if opened.is_jsonl:
+        blocks = itertools.takewhile(lambda _: not stopping(), opened.blocks())
+        validated = (validate_block(opened.parser, block) for block in blocks)
+        yield from block_records(opened, rejects, validated, expect_order=expect_order, on_read=on_read)
+        return
     index, name, parse = opened.spec.index, str(opened.spec.path), opened.parse
     latest, count = -(2**63), 0
     for number, row in opened.rows:
@@ -200,6 +235,45 @@ def event_records(
             latest = at
         yield at, index, number, event.account_id.encode(), value
     on_read(count & 1023)
+
+
+def block_records(
+    opened: OpenInput,
+    rejects: RejectLog,
+    validated: Iterable[BlockResult],
+    *,
+    expect_order: bool,
+    on_read: Callable[[int], None],
+) -> Iterator[EventRecord]:
+    """``event_records`` of a JSON Lines input from its blocks as validated (here or by reader.py's workers)."""
+    for records in block_record_lists(opened, rejects, validated, expect_order=expect_order, on_read=on_read):
+        yield from records
+
+
+def block_record_lists(
+    opened: OpenInput,
+    rejects: RejectLog,
+    validated: Iterable[BlockResult],
+    *,
+    expect_order: bool,
+    on_read: Callable[[int], None],
+) -> Iterator[list[EventRecord]]:
+    """``block_records`` a block's list at a time."""
+    name, latest = str(opened.spec.path), -(2**63)
+    for result in validated:
+        for number, path, reason in result.rejects:
+            rejects.add(Reject(name, number, path, reason))
+        opened.last_line = result.last_line or opened.last_line
+        on_read(result.lines)
+        if not result.records:
+            continue
+        if expect_order:
+            first_at, _, first_line, _, _ = result.records[0]
+            back = first_line if first_at < latest else result.step_back
+            if back is not None:
+                raise OrderBroken(f"{name} line {back} goes back in time, though the order scan found it sorted")
+            latest = result.records[-1][0]
+        yield result.records
 
 
 def profile_records(opened: OpenInput, rejects: RejectLog) -> Iterator[AccountProfile]:

@@ -19,6 +19,9 @@ class BackfillSettings(CommonSettings):
     backfill_max_in_flight: int = Field(default=50_000, ge=1)
     backfill_request_timeout_ms: int = Field(default=30_000, ge=1000)
 
+    # processes validating JSON Lines beside the reader process (validating costs most of a run); 0: none
+    backfill_read_workers: int = Field(default=2, ge=0, le=64)
+
     # external sort: events held in memory per sorted run (bounds memory at any input size), runs merged at once
     backfill_run_events: int = Field(default=200_000, ge=1)
     backfill_merge_fan_in: int = Field(default=64, ge=2)

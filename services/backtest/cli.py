@@ -11,7 +11,6 @@ from pathlib import Path
 from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT
 from services.backtest.measures import build_report
 from services.backtest.model import Alert, BacktestParams, BacktestReport
-from services.backtest.render import render_html, render_table, report_to_json
 from services.backtest.rule_quality import rule_quality_from_report
 from services.backtest.source import BacktestInputs, OutcomesFileError, load_inputs, read_outcomes_csv
 from services.demo.sandbox import SandboxName
@@ -87,6 +86,8 @@ def write_outputs(
     title: str,
     quality_path: Path | None = None,
 ) -> None:
+    from services.backtest.render import render_html, report_to_json  # matplotlib: only when a report is written
+
     if json_path is not None:
         body = json.dumps(report_to_json(report), indent=2)
         if str(json_path) == "-":
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = measure(inputs, horizon_days=args.horizon_days, quality=quality, min_rule_lift=args.min_rule_lift)
     if str(args.json_path) != "-":
+        from services.backtest.render import render_table
+
         print(render_table(report))
     title = f"Churnwatch backtest: {args.sandbox or settings.database_schema}"
     write_outputs(

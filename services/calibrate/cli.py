@@ -24,7 +24,6 @@ from typing import Any
 
 from services.backtest.model import Period
 from services.backtest.source import OutcomesFileError, read_outcomes_csv
-from services.calibrate.fit import DEFAULT_C, fit_model, library_versions
 from services.calibrate.snapshots import WARMUP_DAYS, read_events, read_profiles, weekly_snapshots
 from services.calibrate.validate import (
     CANDIDATES,
@@ -110,6 +109,9 @@ class Calibration:
 
 
 def calibrate(files: HistoryFiles, args: argparse.Namespace, rules: WindowRules = DEFAULT_RULES) -> Calibration:
+    # scikit-learn loads in about a second: only a calibration pays for it, not every churnwatch command
+    from services.calibrate.fit import DEFAULT_C, fit_model, library_versions
+
     horizon = args.horizon_days
     profiles, churned = read_profiles(files.accounts), read_outcomes_csv(files.outcomes)
     snaps = weekly_snapshots(read_events(files.events), profiles, churned, horizon_days=horizon, rules=rules)

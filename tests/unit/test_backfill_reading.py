@@ -148,3 +148,7 @@ def test_inputs_in_order_stream_unsorted_ones_are_sorted_and_all_merge_by_time(t
     assert out == [(1, 0, 1), (1, 1, 4), (2, 1, 2), (3, 0, 2), (3, 0, 3), (3, 1, 3), (7, 1, 5), (8, 1, 1), (9, 0, 4)]
     assert read.last_lines() == {str(in_order): 4, str(shuffled): 5}
     assert read.read == 9
+    again = OrderedRead(job, PARSER, RejectLog(tmp_path / "again.jsonl"), scans)
+    chunks = list(again.chunks(4))  # the stream in lists, as the reader process sends it
+    assert [len(c) for c in chunks] == [4, 4, 1]
+    assert [(decode_event(r[4]).occurred_at.day, r[1], r[2]) for c in chunks for r in c] == out
