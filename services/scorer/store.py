@@ -85,10 +85,12 @@ _QUEUE_SIGNALS = text(
     " (payload->>'recovered')::boolean, (payload->>'occurred_at')::timestamptz, payload->'evidence',"
     " payload->>'explanation' FROM queued ON CONFLICT DO NOTHING"
 )
-# The payload goes out as the text PostgreSQL holds, not decoded and encoded again on the way.
+# The payload goes out as the text PostgreSQL holds, not decoded and encoded again on the way. In event-time order:
+# one batch (one created_at) can close several days of an account, and its warning of Monday must reach the
+# alerter before its escalation of Tuesday.
 _OUTBOX_PAGE = text(
     "SELECT signal_id, account_id, payload::text AS payload FROM signal_outbox"
-    " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+    " ORDER BY created_at, (payload->>'occurred_at')::timestamptz, signal_id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _DROP_FROM_OUTBOX = text("DELETE FROM signal_outbox WHERE signal_id = ANY(CAST(:ids AS text[]))")
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.demo.processes import ServiceProcess
+from services.demo.processes import ServiceProcess, running
 from services.scorer.windows import WindowRules
 from shared.consumer_progress import caught_up, stored_offsets
 from shared.signals import RiskSignal, Severity
@@ -130,3 +130,23 @@ async def test_two_scorers_split_partitions_and_survive_losing_one(
         all_events, WindowRules(key_features=frozenset({"dashboards", "reports", "automation"}))
     )
     assert await seen_event_count(sandbox.engine) == len({(e["account_id"], e["event_id"]) for e in all_events})
+
+
+async def test_signals_of_one_batch_reach_the_topic_in_event_time_order(sandbox: Sandbox) -> None:
+    """One polled batch closes many days of each account: its signals must still be published in the order the
+    days closed, or the alerter sees an escalation before the warning it escalates."""
+    events = [e for a in range(40) for e in account_events(f"acct-{a:03d}")]
+    await produce(sandbox.settings, events)
+    env = {**sandbox.env, "CHURNWATCH_MAX_BATCH": "100000", "CHURNWATCH_LOG_LEVEL": "WARNING"}
+    with running({"scorer": free_port()}, env):
+        await await_until(lambda: caught_up(sandbox.engine, sandbox.settings), within=120, what="scored")
+        signals = await await_until(
+            lambda: read_topic(sandbox.settings, sandbox.settings.topics.signals), within=60, what="signals"
+        )
+    times: dict[str, list[str]] = defaultdict(list)
+    for r in signals:
+        payload = json.loads(r.value)
+        times[payload["account_id"]].append(payload["occurred_at"])
+    assert sum(len(t) > 1 for t in times.values()) >= 5, "several accounts must raise several signals"
+    assert all(t == sorted(t) for t in times.values()), {a: t for a, t in times.items() if t != sorted(t)}
+    assert_no_signal_twice(signals)
