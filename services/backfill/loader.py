@@ -206,11 +206,14 @@ class BackfillRun:
             )
             self.view.scanning(sum(spec.path.stat().st_size for spec in self.plan.events))
             reader = ReaderProcess(job)
+            finished = False
             try:
-                while (message := await reader.next_message(self.stop)) is not None and message[0] != "end":
+                while (message := await reader.next_message(self.stop)) is not None:
+                    if finished := message[0] == "end":
+                        break
                     await self._take(message, sender)
             finally:
-                reader.close()
+                reader.close(finished=finished)
         self.outcome.interrupted = self.stop.requested
 
     async def _take(self, message: tuple[Any, ...], sender: EventSender) -> None:

@@ -200,6 +200,7 @@ def read_events(conn: Connection, job: ReadJob) -> None:
     try:
         read = OrderedRead(job, parser, rejects, _scan_all(conn, job, parser, workers), workers)
         _send_records(conn, read, rejects)
+        rejects.close()  # written out before "end": the producer may end this process once it has that
         conn.send(("end",))
     except (OrderBroken, OSError, ValueError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -267,9 +268,16 @@ class ReaderProcess:
             raise ReaderFailed(message[1])
         return message
 
-    def close(self) -> None:
-        """Stops the reader if it still runs: it only reads, so nothing is lost by ending it."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(10)
+    def close(self, *, finished: bool = False) -> None:
+        """Ends the reader: one that ``finished`` (sent "end", its rejects written) is given a few seconds to shut
+        its workers down by itself; one still reading is stopped, since it only reads. Bounded either way: a
+        reader stuck on its way out (its worker pool's shutdown once hung in CI after every event was sent) is
+        killed, or this process would hang at exit joining it; its workers end once it is gone (``_exit_with``)."""
+        if finished:
+            self._process.join(5)
+        for stop in (self._process.terminate, self._process.kill):
+            if not self._process.is_alive():
+                break
+            stop()
+            self._process.join(5)
         self._conn.close()
