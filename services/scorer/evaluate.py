@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
@@ -108,7 +109,11 @@ class _Scored:
     metrics: WindowMetrics
     health: HealthScore
     before: float | None  # the score seven days earlier
-    explanation: str
+
+    @cached_property
+    def explanation(self) -> str:
+        """Worded only where it is read (a signal, the tip): most day closes raise nothing."""
+        return explain(self.metrics, self.health, self.before)
 
 
 def _score(
@@ -120,7 +125,7 @@ def _score(
     week_ago = snapshot_before(record.history, day - timedelta(days=7))
     health = score_account(metrics, card, previous.band if previous else None, week_ago.points if week_ago else None)
     before = week_ago.score if week_ago else None
-    return _Scored(metrics, health, before, explain(metrics, health, before))
+    return _Scored(metrics, health, before)
 
 
 def close_day(
