@@ -111,3 +111,33 @@ def test_a_bad_scorecard_stops_start_up_naming_line_and_field(sandbox: Sandbox, 
     returncode, out = ServiceProcess("scorer", env, free_port()).refused_start()
     assert returncode != 0
     assert f"{bad}:3: components.recency.weight" in out, out[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"), [(None, "cannot read"), ("{not json", "JSON"), ('{"format": "other"}', "format")]
+)
+def test_an_unusable_risk_model_stops_start_up_naming_the_file(
+    sandbox: Sandbox, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    model = tmp_path / "model.json"
+    if content is not None:
+        model.write_text(content)
+    env = {**sandbox.env, "CHURNWATCH_RISK_MODEL_PATH": str(model)}
+    returncode, out = ServiceProcess("scorer", env, free_port()).refused_start()
+    assert returncode != 0
+    assert str(model) in out and problem.lower() in out.lower(), out[-2000:]
+
+
+def test_with_fallback_an_unusable_risk_model_is_replaced_and_said_in_readyz(sandbox: Sandbox, tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    model.write_text("{not json")
+    env = {**sandbox.env, "CHURNWATCH_RISK_MODEL_PATH": str(model), "CHURNWATCH_RISK_MODEL_FALLBACK": "true"}
+    scorer = ServiceProcess("scorer", env, free_port()).start()
+    try:
+        scorer.wait_ready()
+        body = httpx.get(f"{scorer.url}/readyz").json()
+        assert str(model) in body["notes"]["risk_model"] and "default" in body["notes"]["risk_model"]
+        metrics = httpx.get(f"{scorer.url}/metrics").text
+        assert "churnwatch_scorer_risk_model_fallback 1.0" in metrics
+    finally:
+        scorer.stop()
