@@ -21,12 +21,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from services.backtest.model import AccountHistory, Period
+from services.scorer.evaluate import MIN_RISK_OBSERVED_DAYS
 from services.scorer.risk_features import FEATURE_NAMES, RiskInputs, risk_inputs
 from services.scorer.windows import AccountState, WindowRules, apply_event, churned_by
 from shared.accounts import AccountProfile
 from shared.events import EVENT_ADAPTER, Event
 
-WARMUP_DAYS = 28
+# Snapshots start where the scorer starts raising churn_risk: the model is fitted on the accounts it is applied to.
+WARMUP_DAYS = MIN_RISK_OBSERVED_DAYS
 _DAY = timedelta(days=1)
 
 
