@@ -3,15 +3,18 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
+UV_VERSION := 0.13.9
 
-.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config
+.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config lock
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+# Installs exactly the versions (and file hashes) in requirements.lock, then the project itself without resolving.
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
@@ -49,3 +52,9 @@ bench: stack-up
 
 compose-config:
 	bash deploy/check-compose.sh
+
+## Re-resolve requirements.lock from pyproject.toml after changing a dependency there; the newest versions that fit
+## the ranges are only taken with `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME).
+lock: $(STAMP)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o $(LOCK) $(LOCK_ARGS)
