@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT
+from services.backtest.follow_up import follow_up
 from services.backtest.measures import build_report
 from services.backtest.model import Alert, BacktestParams, BacktestReport
 from services.backtest.rule_quality import rule_quality_from_report
@@ -75,7 +77,11 @@ def measure(
         scores[RISK_ESTIMATE] = (inputs.risk_estimates, True)
     table = quality if quality is not None else load_rule_quality(default_rule_quality_path())
     groups = {ROUTED: routed_pairs(inputs.alerts, table, min_rule_lift)}
-    return build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params, groups=groups)
+    report = build_report(inputs.accounts, inputs.alerts, scores, period=inputs.period, params=params, groups=groups)
+    if inputs.reviewed is None:
+        return report
+    churn_dates = {a.account_id: a.churned_on for a in inputs.accounts}
+    return replace(report, follow_up=follow_up(inputs.reviewed, churn_dates, params.horizon_days))
 
 
 def write_outputs(

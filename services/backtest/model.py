@@ -169,6 +169,37 @@ class AccountWeek:
 
 
 @dataclass(frozen=True)
+class ReviewedAlert:
+    """An alert as the alerter keeps it: whether a person acted on it and what they said happened."""
+
+    account_id: str
+    signal_type: str
+    opened_on: date
+    acted: bool  # acknowledged, snoozed or resolved by a person
+    outcome: str | None  # what the person recorded when resolving: saved, churned_anyway, false_alarm, ...
+
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    label: str  # an outcome, "resolved without an outcome" or "not acted on"
+    alerts: int
+    share: float | None  # of all alerts
+    churned: int  # alerts whose account churned within the horizon after the alert opened
+    churn_share: float | None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    alerts: int
+    acted: int
+    action_rate: float | None
+    saves: int  # alerts resolved as "saved"
+    save_rate: float | None  # of all alerts
+    saves_churned_anyway: int  # recorded as saved, yet the account churned within the horizon
+    rows: tuple[FollowUpRow, ...]
+
+
+@dataclass(frozen=True)
 class BacktestReport:
     period: Period
     params: BacktestParams
@@ -185,3 +216,4 @@ class BacktestReport:
     rules: tuple[RuleMeasures, ...]
     any_alert_weeks: WeekFlagMeasures
     scores: tuple[ScoreMeasures, ...] = ()
+    follow_up: FollowUp | None = None  # what people did with the alerts, where the alerter's table was there to read

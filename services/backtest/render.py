@@ -25,7 +25,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from services.backtest.model import BacktestParams, BacktestReport, LeadTimes, RuleMeasures, ScoreMeasures
+from services.backtest.model import (
+    BacktestParams,
+    BacktestReport,
+    FollowUp,
+    LeadTimes,
+    RuleMeasures,
+    ScoreMeasures,
+)
 
 REPORT_JSON_VERSION = 1
 TABLE_WIDTH = 120
@@ -153,6 +160,20 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
+def follow_up_title(f: FollowUp) -> str:
+    return (
+        f"What people did with the {f.alerts} alerts they were sent: acted on {_pct(f.action_rate)}, "
+        f"saved {f.saves} ({_pct(f.save_rate)}), of which {f.saves_churned_anyway} churned anyway"
+    )
+
+
+def follow_up_cells(f: FollowUp) -> list[list[str]]:
+    return [[r.label, str(r.alerts), _pct(r.share), str(r.churned), _pct(r.churn_share)] for r in f.rows]
+
+
+FOLLOW_UP_COLUMNS = ["Outcome recorded", "Alerts", "Share", "Churned within horizon", "Churn share"]
+
+
 def render_table(report: BacktestReport) -> str:
     """The report as plain text for a 120-column terminal."""
     rows = [_rule_cells(r) for r in report.rules]
@@ -185,6 +206,8 @@ def render_table(report: BacktestReport) -> str:
         cells = [[c["when"], c["flagged"], c["precision"], c["recall"], c["lift"]] for c in _threshold_cells(score)]
         console.print(Text(_score_title(score)))
         console.print(_table("", ["Flagged when", "Weeks flagged", "Precision", "Recall", "Lift"], cells))
+    if report.follow_up is not None:
+        console.print(_table(follow_up_title(report.follow_up), FOLLOW_UP_COLUMNS, follow_up_cells(report.follow_up)))
     output = console.file
     assert isinstance(output, io.StringIO)
     return output.getvalue()
@@ -312,4 +335,9 @@ def render_html(report: BacktestReport, title: str = "Churnwatch backtest") -> s
         precision_recall_plot=_precision_recall_plot(report) if has_alerts else None,
         lead_time_plot=_lead_time_plot(report) if report.rules[0].lead.days else None,
         alerts_per_week_plot=_alerts_per_week_plot(report) if has_alerts else None,
+        follow_up=(
+            (follow_up_title(report.follow_up), FOLLOW_UP_COLUMNS, follow_up_cells(report.follow_up))
+            if report.follow_up is not None
+            else None
+        ),
     )

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.backtest.model import AccountHistory, Alert, Period, ScorePoint
+from services.backtest.model import AccountHistory, Alert, Period, ReviewedAlert, ScorePoint
 from shared.db import build_engine
 from shared.settings import CommonSettings
 from shared.signals import SignalType
@@ -34,6 +35,15 @@ _ALERTS = text(
     "SELECT account_id, signal_type, severity, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM signal_log"
     " WHERE NOT recovered AND signal_type <> ALL(CAST(:not_risk AS text[])) ORDER BY occurred_at"
 )
+_ALERTER_COLUMNS = text(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'alerts'"
+)
+# Alerts a person was told of (live notices; historic and shadow ones reached nobody), and what they did with them.
+_REVIEWED = (
+    "SELECT account_id, signal_type, (opened_at AT TIME ZONE 'UTC')::date AS opened_on,"
+    " (acknowledged_at IS NOT NULL OR snoozed_until IS NOT NULL) AS acted, {outcome} AS outcome FROM alerts"
+    " WHERE notice_mode = 'live' AND signal_type <> ALL(CAST(:not_risk AS text[]))"
+)
 _SCORES = text("SELECT account_id, day, score, risk FROM score_history ORDER BY account_id, day")
 
 
@@ -48,6 +58,7 @@ class BacktestInputs:
     health_scores: list[ScorePoint]
     period: Period
     risk_estimates: list[ScorePoint] = field(default_factory=list)  # at day closes, where a model ran
+    reviewed: list[ReviewedAlert] | None = None  # None: no alerter tables in this schema
 
 
 def read_outcomes_csv(path: Path) -> dict[str, date]:
@@ -98,6 +109,7 @@ async def load_inputs(settings: CommonSettings, outcomes: Mapping[str, date] | N
                 for r in await conn.execute(_ALERTS, {"not_risk": list(NOT_RISK)})
             ]
             rows = list(await conn.execute(_SCORES))
+            reviewed = await _reviewed_alerts(conn)
     finally:
         await engine.dispose()
     if not spans:
@@ -105,4 +117,16 @@ async def load_inputs(settings: CommonSettings, outcomes: Mapping[str, date] | N
     period = Period(min(s for s, _ in spans.values()), max(e for _, e in spans.values()))
     scores = [ScorePoint(r.account_id, r.day, float(r.score)) for r in rows]
     risks = [ScorePoint(r.account_id, r.day, float(r.risk)) for r in rows if r.risk is not None]
-    return BacktestInputs(histories(accounts, spans, outcomes or {}, period.end), alerts, scores, period, risks)
+    return BacktestInputs(
+        histories(accounts, spans, outcomes or {}, period.end), alerts, scores, period, risks, reviewed
+    )
+
+
+async def _reviewed_alerts(conn: AsyncConnection) -> list[ReviewedAlert] | None:
+    """The alerter's alerts in the same schema, if it has run there (read-only)."""
+    columns = set((await conn.execute(_ALERTER_COLUMNS)).scalars())
+    if not columns:
+        return None
+    outcome = "outcome" if "outcome" in columns else "NULL::text"
+    result = await conn.execute(text(_REVIEWED.format(outcome=outcome)), {"not_risk": list(NOT_RISK)})
+    return [ReviewedAlert(r.account_id, r.signal_type, r.opened_on, r.acted, r.outcome) for r in result]
