@@ -62,6 +62,11 @@ class _EventBase(BaseModel):
     received_at: UtcDatetime | None = Field(
         default=None, description="Set by ingest when it accepted the event; clients leave it out"
     )
+    source: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        default=None,
+        description="Which integration sent it (a product backend, an SDK, a connector): a source that goes silent"
+        " is told apart from customers going quiet. Segment calls get the SDK's context.library.name",
+    )
     properties: dict[str, Any] = Field(default_factory=dict)
     flags: list[Annotated[str, Field(max_length=100)]] | None = Field(
         default=None, max_length=10, description="Set by ingest, e.g. occurred_at_out_of_range; clients leave it out"
