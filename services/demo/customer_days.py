@@ -24,6 +24,11 @@ from services.demo.customer_base import (
 DAY_SECONDS = 86_400
 Event = dict[str, Any]
 
+# Which integration sends what: the product's web app and, for every fourth account's odd-numbered users, its mobile
+# app (so one source going silent quiets part of some accounts and all of none); billing, the help desk, surveys.
+WEB_APP, MOBILE_APP, BILLING, HELP_DESK, SURVEYS = "web-app", "mobile-app", "billing", "help-desk", "surveys"
+SOURCES = (WEB_APP, MOBILE_APP, BILLING, HELP_DESK, SURVEYS)
+
 
 class _DayWriter:
     """Collects one account's events of one day; an event past midnight waits for its day (unless the account has
@@ -92,7 +97,11 @@ def account_day(
     out = _DayWriter(base, a, d, prefixes, pending)
     start_s = a.work_hour * 3600
     if d == a.churn_day:
-        out.add(start_s + rng.randrange(36_000), "lifecycle", {"action": "churned", "plan": a.profile.plan})
+        out.add(
+            start_s + rng.randrange(36_000),
+            "lifecycle",
+            {"action": "churned", "plan": a.profile.plan, "source": BILLING},
+        )
         return out.events
     _lifecycle(out, a, d, renewals, start_s - 60)  # before the day's usage: signed_up opens an account's history
     value = a.weekly_value[d // 7]
@@ -125,14 +134,20 @@ def usage_factor(base: CustomerBase, a: PlannedAccount, d: int) -> float:
     return factor
 
 
+def usage_source(a: PlannedAccount, user: int) -> str:
+    return MOBILE_APP if a.index % 4 == 0 and user % 2 == 1 else WEB_APP
+
+
 def _lifecycle(out: _DayWriter, a: PlannedAccount, d: int, renewals: frozenset[int], at: int) -> None:
     if d == a.created_day:
-        out.add(at, "lifecycle", {"action": "signed_up", "plan": a.profile.plan, "user_id": _user(a, 0)})
+        signed_up = {"action": "signed_up", "plan": a.profile.plan, "user_id": _user(a, 0), "source": BILLING}
+        out.add(at, "lifecycle", signed_up)
     for day, milestone in a.milestones:
         if day == d:
-            out.add(at + 3600 * 6, "lifecycle", {"action": "onboarding_milestone", "milestone": milestone})
+            reached = {"action": "onboarding_milestone", "milestone": milestone, "source": WEB_APP}
+            out.add(at + 3600 * 6, "lifecycle", reached)
     if d in renewals:
-        out.add(at, "lifecycle", {"action": "renewed", "plan": a.profile.plan})
+        out.add(at, "lifecycle", {"action": "renewed", "plan": a.profile.plan, "source": BILLING})
 
 
 def _seats_on(a: PlannedAccount, d: int, out: _DayWriter, at: int) -> int:
@@ -142,7 +157,7 @@ def _seats_on(a: PlannedAccount, d: int, out: _DayWriter, at: int) -> int:
             break
         seats = changed
         if day == d:
-            out.add(at, "usage", {"action": "seats_changed", "seats": changed})
+            out.add(at, "usage", {"action": "seats_changed", "seats": changed, "source": BILLING})
     return seats
 
 
@@ -156,12 +171,13 @@ def _usage(out: _DayWriter, rng: random.Random, a: PlannedAccount, d: int, v: fl
         if a.seat_rank[u] >= in_use or rng.random() >= a.propensity[u] * chance:
             continue
         at = a.work_hour * 3600 + rng.randrange(36_000)
-        user = _user(a, u)
-        out.add(at, "usage", {"action": "login", "user_id": user})
+        user, source = _user(a, u), usage_source(a, u)
+        out.add(at, "usage", {"action": "login", "user_id": user, "source": source})
         for _ in range(1 + (rng.random() < second) + (rng.random() < third) + (rng.random() < fourth)):
             quantity = max(1, round(a.intensity[u] * (0.5 + v) * 4 * rng.lognormvariate(0, 0.4)))
-            fields = {"action": "feature_used", "user_id": user, "feature": rng.choice(adopted), "quantity": quantity}
-            out.add(at + 60 + rng.randrange(3600), "usage", fields)
+            feature = rng.choice(adopted)
+            fields = {"action": "feature_used", "user_id": user, "feature": feature, "quantity": quantity}
+            out.add(at + 60 + rng.randrange(3600), "usage", fields | {"source": source})
 
 
 def _tickets(out: _DayWriter, rng: random.Random, a: PlannedAccount, d: int, v: float, f: float, seats: int) -> None:
@@ -177,13 +193,13 @@ def _tickets(out: _DayWriter, rng: random.Random, a: PlannedAccount, d: int, v: 
         ]
         ticket = f"{out.account_id}-T{d}-{k}"
         opened = a.work_hour * 3600 + rng.randrange(36_000)
-        out.add(opened, "ticket", {"action": "opened", "ticket_id": ticket, "priority": priority})
+        out.add(opened, "ticket", {"action": "opened", "ticket_id": ticket, "priority": priority, "source": HELP_DESK})
         if rng.random() < 0.04 + 0.2 * bad + (0.35 if priority == "urgent" else 0.0):
-            escalated = {"action": "escalated", "ticket_id": ticket, "priority": priority}
+            escalated = {"action": "escalated", "ticket_id": ticket, "priority": priority, "source": HELP_DESK}
             out.add(opened + rng.randrange(1800, 30 * 3600), "ticket", escalated)
         median_hours = {"urgent": 5.0, "high": 12.0, "normal": 26.0, "low": 48.0}[priority] * (1 + bad)
         resolved = opened + int(3600 * median_hours * rng.lognormvariate(0, 0.7))
-        fields: dict[str, Any] = {"action": "resolved", "ticket_id": ticket, "priority": priority}
+        fields: dict[str, Any] = {"action": "resolved", "ticket_id": ticket, "priority": priority, "source": HELP_DESK}
         if rng.random() < 0.55:
             fields["csat"] = _clamp(round(rng.gauss(2.3 + 2.8 * v - (1.2 if incident else 0.0), 0.8)), 1, 5)
         out.add(resolved, "ticket", fields)
@@ -194,10 +210,11 @@ def _feedback(out: _DayWriter, rng: random.Random, a: PlannedAccount, d: int, v:
     if d >= a.survey_offset and (d - a.survey_offset) % 91 == 0 and rng.random() < 0.6:
         for u in rng.sample(range(seats), min(seats, 1 + rng.randrange(3))):
             nps = _clamp(round(rng.gauss(0.8 + 9.5 * v, 1.6)), 0, 10)
-            out.add(at + 600 * u, "feedback", {"user_id": _user(a, u), "nps": nps})
+            out.add(at + 600 * u, "feedback", {"user_id": _user(a, u), "nps": nps, "source": SURVEYS})
     if rng.random() < 0.012:
         user = _user(a, rng.randrange(seats))
-        out.add(at, "feedback", {"user_id": user, "csat": _clamp(round(rng.gauss(1.8 + 3.2 * v, 0.9)), 1, 5)})
+        csat = _clamp(round(rng.gauss(1.8 + 3.2 * v, 0.9)), 1, 5)
+        out.add(at, "feedback", {"user_id": user, "csat": csat, "source": SURVEYS})
 
 
 def _user(a: PlannedAccount, u: int) -> str:
