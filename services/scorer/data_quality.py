@@ -9,11 +9,11 @@ Two symptoms of a problem upstream of Churnwatch rather than at the customer:
   condition starts on one day, against the median share of the days before: one broken release can stop every
   source of one product at once, which no per-source rule sees if that product was the only source.
 
-An account that usually sends from a source that was silent on any day of the usage window (its drop may be that
-source's silence, not the customer's), or which goes quiet on a spike day, has its inactivity and usage-drop
-signals held back (``held_back``): they are not raised while the hold lasts, and since the detectors only raise on
-a change, a condition that still holds once the hold ends is raised then. A real churner going quiet alone is
-never held: its sources go on sending for everyone else.
+An account that sends from a source that was silent on any day of the usage window (its drop may be that
+source's silence, not the customer's), or that went quiet on a spike day, has its inactivity and usage-drop
+signals held back (``PartitionWatch.holds``): they are not raised while the hold lasts, and since the detectors
+only raise on a change, a condition that still holds once the hold ends is raised then. A real churner going
+quiet alone is never held: its sources go on sending for everyone else.
 """
 
 from __future__ import annotations
@@ -106,7 +106,80 @@ def is_spike(today: QuietDay, before: Sequence[QuietDay], rules: DataQualityRule
     return today.share > rules.spike_factor * usual
 
 
-def held_back(account_sources: Iterable[str], silent_lately: frozenset[str], spike_day: bool) -> bool:
-    """Whether an account's inactivity and usage-drop signals wait: ``silent_lately`` holds the sources silent on
-    any day of the usage window."""
-    return spike_day or not silent_lately.isdisjoint(account_sources)
+@dataclass(frozen=True)
+class DataQualityDay:
+    """One closed day of a partition, as the data-quality rules read it."""
+
+    day: int
+    silent: frozenset[str]
+    spike: QuietDay | None  # the quiet-day spike, when the day was one
+
+
+@dataclass
+class PartitionWatch:
+    """What one partition knows about its sources and its accounts' last active days, folded event by event.
+
+    ``advance`` is called when the partition's clock passes into a later day, before any account closes the days
+    it passed: a day's verdict is then complete (its events are in), and every account closing it reads the same.
+    """
+
+    rules: DataQualityRules = DEFAULT_RULES
+    inactivity_days: int = 5  # the inactivity detector's threshold: quiet for longer than this
+    sources: dict[str, SourceDays] = field(default_factory=dict)
+    last_active: dict[str, int] = field(default_factory=dict)  # account -> its last day with usage
+    active_on: dict[int, int] = field(default_factory=dict)  # day -> accounts whose last active day it is
+    quiet_days: list[QuietDay] = field(default_factory=list)
+    verdicts: dict[int, DataQualityDay] = field(default_factory=dict)
+    closed_through: int | None = None
+
+    def observe(self, account_id: str, source: str | None, day: int, usage: bool) -> None:
+        if source is not None:
+            self.sources.setdefault(source, SourceDays(first_day=day)).add(day)
+        if usage and day > self.last_active.get(account_id, day - 1):
+            before = self.last_active.get(account_id)
+            if before is not None:
+                self.active_on[before] -= 1
+            self.last_active[account_id] = day
+            self.active_on[day] = self.active_on.get(day, 0) + 1
+
+    def advance(self, to_day: int) -> list[DataQualityDay]:
+        """Close every day before ``to_day`` not closed yet; returns their verdicts (the first call closes none:
+        a partition's first day is where its history starts)."""
+        if self.closed_through is None:
+            self.closed_through = to_day - 1
+            return []
+        closed = [self._close(d) for d in range(self.closed_through + 1, to_day)]
+        if closed:
+            self.closed_through = to_day - 1
+            self._prune(to_day)
+        return closed
+
+    def holds(self, account_id: str, account_sources: Iterable[str], day: int, window_days: int) -> bool:
+        """Whether the account's inactivity and usage-drop signals wait at its close of ``day``: a source it sends
+        from was silent on a day of the last ``window_days`` (its drop may be that source's), or it went quiet on a
+        spike day of that window. A real churner going quiet alone is never held: its sources go on sending."""
+        recent = [v for d in range(day - window_days + 1, day + 1) if (v := self.verdicts.get(d)) is not None]
+        silent = frozenset().union(*(v.silent for v in recent))
+        if not silent.isdisjoint(account_sources):
+            return True
+        quiet_since = self.last_active.get(account_id)
+        return quiet_since is not None and any(
+            v.spike is not None and quiet_since == v.day - self.inactivity_days - 1 for v in recent
+        )
+
+    def _close(self, day: int) -> DataQualityDay:
+        gone_quiet = self.active_on.get(day - self.inactivity_days - 1, 0)
+        active = sum(n for d, n in self.active_on.items() if d >= day - self.inactivity_days - 1)
+        quiet = QuietDay(day, gone_quiet, active)
+        spike = quiet if is_spike(quiet, self.quiet_days, self.rules) else None
+        self.quiet_days.append(quiet)
+        verdict = DataQualityDay(day, silent_sources(self.sources, day, self.rules), spike)
+        self.verdicts[day] = verdict
+        return verdict
+
+    def _prune(self, to_day: int) -> None:
+        keep_from = to_day - WEEK * (self.rules.baseline_weeks + 1)
+        for s in self.sources.values():
+            s.prune(keep_from)
+        self.quiet_days = [q for q in self.quiet_days if q.day >= to_day - self.rules.spike_baseline_days - 1]
+        self.verdicts = {d: v for d, v in self.verdicts.items() if d >= to_day - self.rules.spike_baseline_days}

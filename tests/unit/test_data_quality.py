@@ -6,9 +6,9 @@ import pytest
 
 from services.scorer.data_quality import (
     DataQualityRules,
+    PartitionWatch,
     QuietDay,
     SourceDays,
-    held_back,
     is_silent,
     is_spike,
     silent_sources,
@@ -88,9 +88,55 @@ def test_a_spike_needs_enough_accounts_and_beats_a_noisy_history() -> None:
     assert not is_spike(QuietDay(DAY, 300, 1000), _quiet_days(0.1))  # 30% against a usual 10%: 3x, not 5x
 
 
-def test_held_back_when_a_usual_source_was_silent_or_on_a_spike_day() -> None:
-    assert held_back({"web"}, frozenset({"web"}), spike_day=False)
-    assert held_back({"web", "mobile"}, frozenset({"web"}), spike_day=False)
-    assert not held_back({"mobile"}, frozenset({"web"}), spike_day=False)  # a lone churner still alerts
-    assert not held_back(set(), frozenset({"web"}), spike_day=False)
-    assert held_back({"mobile"}, frozenset(), spike_day=True)
+def _busy_partition(days: int, accounts: int = 40, outage: tuple[str, int, int] | None = None) -> PartitionWatch:
+    """Accounts a0.. send usage every day from web (and odd ones also from mobile) for ``days`` days, advancing
+    the clock day by day; ``outage``: (source, first day, last day) sends nothing from that source."""
+    watch = PartitionWatch()
+    for day in range(days):
+        watch.advance(day)
+        for i in range(accounts):
+            for source in ("web", "mobile") if i % 2 else ("web",):
+                if outage and outage[0] == source and outage[1] <= day <= outage[2]:
+                    continue
+                watch.observe(f"a{i}", source, day, usage=True)
+    return watch
+
+
+def test_a_source_outage_is_named_holds_its_accounts_and_ends() -> None:
+    watch = _busy_partition(45, outage=("mobile", 35, 37))
+    verdicts = watch.verdicts
+    assert [d for d, v in sorted(verdicts.items()) if v.silent] == [35, 36, 37]
+    assert verdicts[36].silent == {"mobile"} and verdicts[36].spike is None
+    assert watch.holds("a1", {"web", "mobile"}, day=38, window_days=7)  # its drop may be mobile's silence
+    assert not watch.holds("a0", {"web"}, day=38, window_days=7)  # web-only: nothing to hold
+    assert not watch.holds("a1", {"web", "mobile"}, day=45, window_days=7)  # the window has passed
+
+
+def test_a_lone_churner_is_not_held_but_a_mass_quiet_day_is_a_spike() -> None:
+    watch = PartitionWatch()
+    for day in range(60):
+        watch.advance(day)
+        for i in range(200):
+            churned_alone = i == 7 and day >= 30
+            everyone_stopped = i >= 20 and day >= 40  # 180 accounts stop sending at once (a broken release)
+            if not (churned_alone or everyone_stopped):
+                watch.observe(f"a{i}", "app", day, usage=True)
+    quiet_from_a7 = 30 + watch.inactivity_days  # a7 last active on day 29: quiet from day 35's close
+    assert watch.verdicts[quiet_from_a7].spike is None
+    assert not watch.holds("a7", {"app"}, day=quiet_from_a7, window_days=7)
+    spike_day = 40 + watch.inactivity_days  # last active day 39, quiet at day 45's close
+    spike = watch.verdicts[spike_day].spike
+    assert spike is not None and spike.went_quiet == 180
+    assert watch.holds("a25", {"app"}, day=spike_day, window_days=7)
+    assert not watch.holds("a7", {"app"}, day=spike_day, window_days=7)
+
+
+def test_advance_closes_each_day_once_and_prunes_old_days() -> None:
+    watch = _busy_partition(10)
+    assert [v.day for v in watch.advance(10)] == [9]
+    assert watch.advance(10) == [] and watch.advance(5) == []  # once only; an older day closes nothing
+    assert [v.day for v in watch.advance(12)] == [10, 11]
+    assert PartitionWatch().advance(7) == []  # a partition's first day is where its history starts
+    _busy = _busy_partition(120)
+    assert min(_busy.verdicts) >= 120 - 1 - _busy.rules.spike_baseline_days
+    assert all(min(s.counts) >= 120 - 7 * 5 - 1 for s in _busy.sources.values())
