@@ -7,7 +7,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config lock
+.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config lock tools
 
 # Installs exactly the versions (and file hashes) in requirements.lock, then the project itself without resolving.
 $(STAMP): pyproject.toml $(LOCK)
@@ -34,6 +34,12 @@ demo: stack-up
 backtest: stack-up
 	$(BIN)/churnwatch demo --backtest $(BACKTEST_ARGS)
 
+## What the tests need beside Kafka and PostgreSQL, from Debian's packages: Prometheus (promtool and the server) and
+## Chromium (the console's browser tests). Installed when missing (as root, with apt), checked when present.
+tools:
+	bash deploy/prometheus.sh install
+	bash deploy/chromium.sh >/dev/null
+
 ## The whole test suite: lint, types, unit tests, integration tests on the real local stack.
 test: stack-up lint
 	$(BIN)/pytest -q tests
@@ -41,11 +47,13 @@ test: stack-up lint
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-lint: $(STAMP)
+lint: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	bash deploy/check-compose.sh
+	bash deploy/prometheus.sh check
+	bash deploy/check-k8s.sh
 
 bench: stack-up
 	$(BIN)/python -m bench

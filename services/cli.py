@@ -56,6 +56,14 @@ def _alerter() -> tuple[FastAPI, CommonSettings]:
     return create_app(s), s
 
 
+def _console() -> tuple[FastAPI, CommonSettings]:
+    from services.console.app import create_app
+    from services.console.settings import ConsoleSettings
+
+    s = ConsoleSettings()
+    return create_app(s), s
+
+
 def _stack(action: str) -> int:
     return subprocess.call(["bash", str(REPO_ROOT / "deploy" / "local-stack.sh"), action])
 
@@ -66,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("ingest", help="run the HTTP ingest service")
     sub.add_parser("scorer", help="run the scorer (Kafka consumer + probes)")
     sub.add_parser("alerter", help="run the alerter (Kafka consumer, delivery worker + probes)")
+    sub.add_parser("console", help="run the CSM console (web pages over the scorer's and alerter's APIs)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     topics = sub.add_parser("topics", help="Kafka topics")
@@ -107,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     from services.calibrate import cli as calibrate_cli
 
     calibrate_cli.add_parser(sub)
+    from services.console import cli as console_cli
+
+    console_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "alembic.runtime.plugins", "aiokafka"):  # their INFO lines bury the alerts
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    if args.command in ("ingest", "scorer", "alerter"):
-        _serve({"ingest": _ingest, "scorer": _scorer, "alerter": _alerter}[args.command])
+    if args.command in ("ingest", "scorer", "alerter", "console"):
+        _serve({"ingest": _ingest, "scorer": _scorer, "alerter": _alerter, "console": _console}[args.command])
         return 0
     if args.command == "db":
         from shared.migrate import upgrade
@@ -134,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         return backtest_cli.run(args)
     if args.command == "calibrate":
         return calibrate_cli.run(args)
+    if args.command == "console-user":
+        return console_cli.run(args)
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "simulate":

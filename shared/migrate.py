@@ -19,6 +19,7 @@ VERSION_LOCATIONS = [
     _ROOT / "services" / "scorer" / "migrations",
     _ROOT / "services" / "alerter" / "migrations",
     _ROOT / "services" / "ingest" / "migrations",
+    _ROOT / "services" / "console" / "migrations",
 ]
 
 

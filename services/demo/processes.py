@@ -16,7 +16,7 @@ from typing import IO
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVICE_PORTS = {"ingest": 8000, "scorer": 8001, "alerter": 8002}
+SERVICE_PORTS = {"ingest": 8000, "scorer": 8001, "alerter": 8002, "console": 8003}  # console last: it reads the others
 
 
 def free_port() -> int:

@@ -141,3 +141,90 @@ def test_with_fallback_an_unusable_risk_model_is_replaced_and_said_in_readyz(san
         assert "churnwatch_scorer_risk_model_fallback 1.0" in metrics
     finally:
         scorer.stop()
+
+
+async def _listing(sandbox: Sandbox, **params: Any) -> httpx.Response:
+    from fastapi import FastAPI
+
+    from services.scorer.api import health_router
+    from shared.db import session_factory
+
+    app = FastAPI()
+    app.include_router(health_router(session_factory(sandbox.engine)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scorer") as client:
+        return await client.get("/v1/accounts", params=params)
+
+
+async def test_the_list_filters_searches_sorts_and_pages_with_a_total(sandbox: Sandbox) -> None:
+    from tests.support.console import CSMS, HOSTILE_NAME, seed_accounts
+
+    await seed_accounts(sandbox.engine, 200)
+    body = (await _listing(sandbox, limit=10)).json()
+    assert body["total"] == 200 and len(body["accounts"]) == 10
+    scores = [a["score"] for a in body["accounts"]]
+    assert scores == sorted(scores)
+    first = body["accounts"][0]
+    assert {"change_7d", "plan", "touch_tier", "csm", "renewal_date", "arr"} <= set(first)
+
+    pages = [(await _listing(sandbox, sort="arr", limit=50, offset=o)).json()["accounts"] for o in (0, 50, 100, 150)]
+    ids = [a["account_id"] for page in pages for a in page]
+    assert len(ids) == len(set(ids)) == 200, "pages overlap or miss accounts"
+    arrs = [a["arr"] for page in pages for a in page]
+    assert arrs == sorted(arrs, reverse=True)
+
+    mine = (await _listing(sandbox, csm=CSMS[1].upper(), limit=1000)).json()
+    assert mine["total"] == 50 and {a["csm"]["email"] for a in mine["accounts"]} == {CSMS[1]}
+    red_growth = (await _listing(sandbox, band="red", plan="growth", tier="low", limit=1000)).json()["accounts"]
+    assert red_growth and all((a["band"], a["plan"], a["touch_tier"]) == ("red", "growth", "low") for a in red_growth)
+    dropping = (await _listing(sandbox, signal_type="usage_drop", limit=1000)).json()
+    assert dropping["total"] == 40 and all("usage_drop" in a["active_signals"] for a in dropping["accounts"])
+    assert (await _listing(sandbox, q="script>")).json()["accounts"][0]["name"] == HOSTILE_NAME
+    assert (await _listing(sandbox, q="acct-0001")).json()["total"] == 10  # acct-00010..00019
+    assert (await _listing(sandbox, q="100%")).json()["total"] == 0  # % is a character, not a wildcard
+    by_id = (await _listing(sandbox, account_id=["acct-00002", "acct-00003", "nobody"])).json()
+    assert sorted(a["account_id"] for a in by_id["accounts"]) == ["acct-00002", "acct-00003"]
+    past_the_end = (await _listing(sandbox, offset=500)).json()
+    assert past_the_end["accounts"] == [] and past_the_end["total"] == 200
+
+    changes = (await _listing(sandbox, sort="change", limit=1000)).json()["accounts"]
+    deltas = [a["change_7d"] for a in changes if a["change_7d"] is not None]
+    assert deltas == sorted(deltas) and len(deltas) == 200
+    banded = [a["band"] for a in (await _listing(sandbox, sort="band", limit=1000)).json()["accounts"]]
+    assert banded == sorted(banded, key=["red", "yellow", "green"].index)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"band": "purple"}, "band"),
+        ({"tier": "gold"}, "tier"),
+        ({"signal_type": "nope"}, "signal_type"),
+        ({"sort": "vibes"}, "sort"),
+        ({"offset": "-1"}, "offset"),
+        ({"limit": "0"}, "limit"),
+    ],
+)
+async def test_a_bad_filter_is_a_422_naming_the_field(sandbox: Sandbox, params: dict[str, str], field: str) -> None:
+    resp = await _listing(sandbox, **params)
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["query", field]
+
+
+async def test_the_portfolio_sums_accounts_and_arr_by_band_and_csm(sandbox: Sandbox) -> None:
+    from fastapi import FastAPI
+
+    from services.scorer.api import health_router
+    from shared.db import session_factory
+    from tests.support.console import seed_accounts
+
+    await seed_accounts(sandbox.engine, 100)
+    app = FastAPI()
+    app.include_router(health_router(session_factory(sandbox.engine)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scorer") as client:
+        body = (await client.get("/v1/portfolio")).json()
+        every = (await client.get("/v1/accounts", params={"limit": 1000})).json()["accounts"]
+    assert body["accounts"] == 100 and sum(b["accounts"] for b in body["bands"]) == 100
+    assert body["arr"] == pytest.approx(sum(a["arr"] for a in every))
+    assert body["arr_at_risk"] == pytest.approx(sum(a["arr"] for a in every if a["band"] == "red"))
+    assert sum(c["accounts"] for c in body["csms"]) == 100 and len(body["csms"]) == 4
+    assert sum(c["arr_at_risk"] for c in body["csms"]) == pytest.approx(body["arr_at_risk"])
