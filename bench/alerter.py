@@ -1,6 +1,6 @@
 """Alerter delivery latency and burst behaviour against a Slack webhook that enforces Slack's rate limit.
 
-    python -m bench.alerter [--paced 15] [--rate 0.8] [--burst 20] [--slack-interval 1.0]
+    python -m bench.alerter [--paced 15] [--rate 0.8] [--burst 20] [--slack-interval 1.0] [--group-wait 0]
 
 Runs against the local stack (deploy/local-stack.sh up) in a private topic prefix and schema, with the
 alerter as a real process and the test suite's Slack-contract HTTP server, which answers 429 + Retry-After 1
@@ -8,6 +8,10 @@ to a second message on one webhook within 0.9 s (Slack allows about one per seco
 signal produced -> message received for a paced run (below the webhook's limit: latency without queueing)
 and for a burst to one webhook (all at once), first with the alerter's per-webhook pacing
 (--slack-interval, the default 1 s), then with pacing off, with the number of 429s each met.
+
+Every signal is for its own account, so grouping (services/alerter/grouping.py) has nothing to join; its
+group_wait is a wait by design, so the runs above use --group-wait (0: the delivery path itself, comparable
+with figures from before grouping) and a last paced run shows the alerter's default group wait.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ async def _phase(
         alerter.stop()
 
 
-async def _bench(paced: int, rate: float, burst: int, slack_interval: float) -> None:
+async def _bench(paced: int, rate: float, burst: int, slack_interval: float, group_wait: float) -> None:
     async with private_sandbox("bench") as (name, settings):
         tag = name.topic_prefix.rsplit("-", 1)[1]
         slack = SlackWebhookServer().start()
@@ -98,6 +102,8 @@ async def _bench(paced: int, rate: float, burst: int, slack_interval: float) -> 
             "CHURNWATCH_EMAIL_ENABLED": "false",
             "CHURNWATCH_LOG_LEVEL": "ERROR",
         }
+        default_wait_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": str(slack_interval)}
+        env = env | {"CHURNWATCH_GROUP_WAIT_SECONDS": str(group_wait)}
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
         topic = settings.topics.signals
         try:
@@ -111,6 +117,8 @@ async def _bench(paced: int, rate: float, burst: int, slack_interval: float) -> 
             await _phase(paced_env, slack, producer, topic, phases)
             unpaced_env = env | {"CHURNWATCH_SLACK_MIN_INTERVAL_SECONDS": "0"}
             await _phase(unpaced_env, slack, producer, topic, [("burst, pacing off", f"raw{tag}", burst, 0.0)])
+            default_wait = [(f"paced at {rate:g}/s, default group wait", f"grouped{tag}", paced, rate)]
+            await _phase(default_wait_env, slack, producer, topic, default_wait)
         finally:
             await producer.stop()
             slack.stop()
@@ -122,8 +130,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=float, default=0.8, help="signals per second in the paced run")
     parser.add_argument("--burst", type=int, default=20, help="signals produced at once to one webhook")
     parser.add_argument("--slack-interval", type=float, default=1.0, help="the alerter's pacing per webhook")
+    parser.add_argument("--group-wait", type=float, default=0.0, help="the alerter's group wait in the runs")
     args = parser.parse_args(argv)
-    asyncio.run(_bench(args.paced, args.rate, args.burst, args.slack_interval))
+    asyncio.run(_bench(args.paced, args.rate, args.burst, args.slack_interval, args.group_wait))
 
 
 if __name__ == "__main__":

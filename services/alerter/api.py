@@ -1,28 +1,32 @@
-"""The alert API: list and inspect alerts, ack / snooze / resolve them, and the signed one-click links.
+"""The alert API: list and inspect alerts, ack / snooze / resolve them (with an outcome), and the signed links.
 
 Write endpoints take ``Authorization: Bearer <CHURNWATCH_ALERTER_API_TOKEN>``; with no token configured they
 are refused (403), so an alerter is never writable by accident. The signed links need no token: the HMAC
-signature is the credential for that one action on that one alert until the link expires.
+signature is the credential for that one action on that one alert (or on every alert of one grouped message)
+until the link expires. Every change goes through core.decide_change and store.apply_effects.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.alerter.inhibition import NoticeRouting
-from services.alerter.lifecycle import Action, AlertState, TransitionRefused
-from services.alerter.links import link_valid
-from services.alerter.store import AlertFilter, AlertNotFound, act_on_alert, get_alert, list_alerts, list_deliveries
+from services.alerter import store
+from services.alerter.changes import Change, NoticeRouting, OutcomeRecorded, PersonActed
+from services.alerter.core import decide_change
+from services.alerter.grouping import GroupTiming
+from services.alerter.lifecycle import Action, AlertState, Outcome, TransitionRefused
+from services.alerter.links import group_link_valid, link_valid
+from services.alerter.store import AlertFilter, AlertNotFound
 
 
 class ApiError(Exception):
@@ -37,12 +41,27 @@ class ApiConfig:
     token: str | None
     link_secret: str | None
     snooze_for: timedelta
+    routing: NoticeRouting  # where a resolve's notice goes; a critical's resolve or snooze releases its holds
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    routing: NoticeRouting | None = None  # resolve sends a notice; a critical's resolve/snooze ends inhibition
+    timing: GroupTiming = field(default_factory=GroupTiming)
 
 
 class SnoozeRequest(BaseModel):
     minutes: Annotated[float, Field(gt=0, le=60 * 24 * 90)] | None = None
+
+
+class OutcomeRequest(BaseModel):
+    """What became of the account: given on resolve (optional) or afterwards (required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    by: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ResolveRequest(OutcomeRequest):
+    outcome: Outcome | None = None  # type: ignore[assignment]
 
 
 def _config(request: Request) -> ApiConfig:
@@ -71,33 +90,46 @@ Writer = Annotated[None, Depends(_require_token)]
 router = APIRouter(prefix="/v1")
 
 
+async def change_alert(session: AsyncSession, alert_id: int, change: Change, cfg: ApiConfig) -> dict[str, Any]:
+    """A person's change to one alert through the core; raises AlertNotFound or TransitionRefused."""
+    account_id = await store.account_of(session, alert_id)
+    if account_id is None:
+        raise AlertNotFound(alert_id)
+    now = cfg.clock()
+    effects = decide_change(change, await store.account_alerts(session, account_id), cfg.routing, now)
+    await store.apply_effects(session, effects, now, cfg.timing)
+    return await store.get_alert(session, alert_id)
+
+
 @router.get("/alerts")
 async def alerts_list(
     s: Session,
     state: AlertState | None = None,
-    account_id: str | None = None,
+    account_id: Annotated[list[str] | None, Query()] = None,
     signal_type: str | None = None,
     severity: str | None = None,
+    since: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {"alerts": await list_alerts(s, AlertFilter(state, account_id, signal_type, severity, limit))}
+    f = AlertFilter(state, tuple(account_id or ()), signal_type, severity, since, limit)
+    return {"alerts": await store.list_alerts(s, f)}
 
 
 @router.get("/alerts/{alert_id}")
 async def alert_detail(s: Session, alert_id: int) -> dict[str, Any]:
-    return await get_alert(s, alert_id)
+    return await store.get_alert(s, alert_id)
 
 
 @router.get("/deliveries")
 async def deliveries_list(
     s: Session, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    return {"deliveries": await list_deliveries(s, status, limit)}
+    return {"deliveries": await store.list_deliveries(s, status, limit)}
 
 
 @router.post("/alerts/{alert_id}/ack")
 async def ack(s: Session, cfg: Config, _: Writer, alert_id: int) -> dict[str, Any]:
-    return await act_on_alert(s, alert_id, Action.ACK, cfg.clock(), cfg.snooze_for, cfg.routing)
+    return await change_alert(s, alert_id, PersonActed(alert_id, Action.ACK, cfg.snooze_for), cfg)
 
 
 @router.post("/alerts/{alert_id}/snooze")
@@ -105,12 +137,22 @@ async def snooze(
     s: Session, cfg: Config, _: Writer, alert_id: int, body: SnoozeRequest | None = None
 ) -> dict[str, Any]:
     span = timedelta(minutes=body.minutes) if body and body.minutes else cfg.snooze_for
-    return await act_on_alert(s, alert_id, Action.SNOOZE, cfg.clock(), span, cfg.routing)
+    return await change_alert(s, alert_id, PersonActed(alert_id, Action.SNOOZE, span), cfg)
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(s: Session, cfg: Config, _: Writer, alert_id: int) -> dict[str, Any]:
-    return await act_on_alert(s, alert_id, Action.RESOLVE, cfg.clock(), cfg.snooze_for, cfg.routing)
+async def resolve(
+    s: Session, cfg: Config, _: Writer, alert_id: int, body: ResolveRequest | None = None
+) -> dict[str, Any]:
+    b = body or ResolveRequest()
+    change = PersonActed(alert_id, Action.RESOLVE, cfg.snooze_for, b.outcome, b.note, b.by)
+    return await change_alert(s, alert_id, change, cfg)
+
+
+@router.post("/alerts/{alert_id}/outcome")
+async def outcome(s: Session, cfg: Config, _: Writer, alert_id: int, body: OutcomeRequest) -> dict[str, Any]:
+    """Record what became of the account on an alert already resolved (409 otherwise)."""
+    return await change_alert(s, alert_id, OutcomeRecorded(alert_id, body.outcome, body.note, body.by), cfg)
 
 
 @router.get("/alerts/{alert_id}/{action}", response_class=HTMLResponse)
@@ -120,10 +162,32 @@ async def signed_link(s: Session, cfg: Config, alert_id: int, action: Action, ex
     secret = cfg.link_secret
     if action is Action.RESOLVE or not secret or not link_valid(secret, alert_id, action, exp, sig, now):
         return _page(403, "This link is not valid or has expired.")
-    alert = await act_on_alert(s, alert_id, action, now, cfg.snooze_for, cfg.routing)
+    alert = await change_alert(s, alert_id, PersonActed(alert_id, action, cfg.snooze_for), cfg)
     until = f" until {alert['snoozed_until']}" if action is Action.SNOOZE else ""
     done = "acknowledged" if action is Action.ACK else "snoozed"
     return _page(200, f"Alert {alert_id} ({alert['signal_type']} on {alert['account_id']}) {done}{until}.")
+
+
+@router.get("/alert-groups/{alert_ids}/{action}", response_class=HTMLResponse)
+async def signed_group_link(
+    s: Session, cfg: Config, alert_ids: str, action: Action, exp: int, sig: str
+) -> HTMLResponse:
+    """The "acknowledge all" / "snooze all" link of a grouped message: the action on each of its alerts
+    that still allows it (one resolved meanwhile is left as it is)."""
+    now = cfg.clock()
+    ids = [int(i) for i in alert_ids.split(",") if i.isdigit()]
+    secret = cfg.link_secret
+    if action is Action.RESOLVE or not secret or not ids or not group_link_valid(secret, ids, action, exp, sig, now):
+        return _page(403, "This link is not valid or has expired.")
+    done = []
+    for alert_id in ids:
+        try:
+            await change_alert(s, alert_id, PersonActed(alert_id, action, cfg.snooze_for), cfg)
+            done.append(str(alert_id))
+        except (AlertNotFound, TransitionRefused):
+            continue
+    verb = "acknowledged" if action is Action.ACK else "snoozed"
+    return _page(200, f"Alerts {', '.join(done) or 'none'} {verb}.")
 
 
 def alerts_api(app: FastAPI, cfg: ApiConfig) -> None:

@@ -1,4 +1,5 @@
-"""Alerter service: the consumer loop that turns signals into alerts, the delivery workers, the alert clock."""
+"""Alerter service: the consumer loop that turns signals into alerts, the delivery workers, the reminder/digest
+scheduler and the alert API. Wiring only: the rules are in core.py, the SQL in store.py."""
 
 from __future__ import annotations
 
@@ -11,23 +12,19 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.alerter.api import ApiConfig, alerts_api
-from services.alerter.clock import AlertClock, Timers
+from services.alerter.changes import NoticeRouting
 from services.alerter.compose import NoticeComposer
-from services.alerter.delivery import DeliveryWorker, RetryPolicy
-from services.alerter.inhibition import NoticeRouting
+from services.alerter.delivery import DeliveryWorker
+from services.alerter.grouping import GroupTiming
 from services.alerter.links import LinkSigner
 from services.alerter.notice_mode import DeliveryMode, DeliveryPolicy
-from services.alerter.notifiers import (
-    ConsoleNotifier,
-    JsonWebhookNotifier,
-    Notifier,
-    SlackWebhookNotifier,
-    SmtpConfig,
-    SmtpNotifier,
-)
+from services.alerter.notifiers import notifiers_for
+from services.alerter.outage import OutageLog
+from services.alerter.outgoing import RetryPolicy
 from services.alerter.processor import AlertingProcessor
-from services.alerter.routing import Addresses, Channel
+from services.alerter.routing import Channel
 from services.alerter.routing_config import load_rules
+from services.alerter.scheduler import AlertScheduler, Timers
 from services.alerter.settings import AlerterSettings
 from shared.consumer_loop import ConsumerLoop
 from shared.db import build_engine, session_factory
@@ -35,36 +32,6 @@ from shared.kafka import DeadLetterPublisher
 from shared.service_app import BackgroundWorker, worker_service
 
 log = logging.getLogger(__name__)
-
-
-def addresses_from(settings: AlerterSettings) -> Addresses:
-    return Addresses(
-        slack_webhooks=settings.slack_webhooks,
-        default_slack_webhook=settings.slack_webhook_url,
-        webhooks=settings.webhooks,
-        support_email=settings.support_email,
-        fallback_email=settings.fallback_email,
-        email_enabled=settings.email_enabled,
-        digests_enabled=settings.digests_enabled,
-        console=settings.console_alerts,
-    )
-
-
-def notifiers_from(settings: AlerterSettings, http: httpx.AsyncClient) -> dict[Channel, Notifier]:
-    smtp = SmtpConfig(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.email_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-    )
-    return {
-        Channel.SLACK: SlackWebhookNotifier(http),
-        Channel.EMAIL: SmtpNotifier(smtp),
-        Channel.WEBHOOK: JsonWebhookNotifier(http, settings.webhook_secret or ""),
-        Channel.CONSOLE: ConsoleNotifier(),
-    }
 
 
 def timers_from(settings: AlerterSettings) -> Timers:
@@ -75,6 +42,12 @@ def timers_from(settings: AlerterSettings) -> Timers:
         digest_interval=timedelta(seconds=settings.digest_interval_seconds),
         digest_offset=timedelta(seconds=settings.digest_offset_seconds),
         tick=timedelta(seconds=settings.clock_interval_seconds),
+    )
+
+
+def group_timing_from(settings: AlerterSettings) -> GroupTiming:
+    return GroupTiming(
+        timedelta(seconds=settings.group_wait_seconds), timedelta(seconds=settings.group_interval_seconds)
     )
 
 
@@ -102,7 +75,7 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
     settings = settings or AlerterSettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per webhook post is noise
     rules = load_rules(settings.routing_path)  # a bad rules file stops start-up here, naming the line
-    addresses = addresses_from(settings)
+    addresses = settings.addresses()
     delivery_policy = delivery_policy_from(settings)
     engine = build_engine(settings)
     sessions = session_factory(engine)
@@ -114,26 +87,33 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         else None
     )
     composer = NoticeComposer(rules.playbooks, signer, settings.account_url_template)
-    processor = AlertingProcessor(rules=rules, addresses=addresses, wake_delivery=wake, delivery=delivery_policy)
+    timing = group_timing_from(settings)
+    outage = OutageLog(logging.getLogger("services.alerter"))  # one per process: "database lost" is said once
+    processor = AlertingProcessor(
+        rules=rules, addresses=addresses, wake_delivery=wake, delivery=delivery_policy, timing=timing
+    )
     policy = RetryPolicy(
         settings.delivery_max_attempts, settings.delivery_backoff_seconds, settings.delivery_backoff_cap_seconds
     )
     delivery = DeliveryWorker(
         sessions=sessions,
-        notifiers=notifiers_from(settings, http),
+        notifiers=notifiers_for(settings, http),
         composer=composer,
         policy=policy,
         wake=wake,
         concurrency=settings.delivery_workers,
         min_interval={Channel.SLACK: settings.slack_min_interval_seconds},
+        outage=outage,
     )
-    clock = AlertClock(
+    scheduler = AlertScheduler(
         sessions=sessions,
         rules=rules,
         addresses=addresses,
         timers=timers_from(settings),
         wake_delivery=wake,
         delivery=delivery_policy,
+        timing=timing,
+        outage=outage,
     )
 
     def workers(producer: AIOKafkaProducer) -> list[BackgroundWorker]:
@@ -149,7 +129,7 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         return [
             BackgroundWorker("alerter_loop", loop.run),
             BackgroundWorker("delivery", delivery.run),
-            BackgroundWorker("alert_clock", clock.run),
+            BackgroundWorker("scheduler", scheduler.run),
         ]
 
     app = worker_service(
@@ -165,7 +145,8 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         settings.alerter_api_token,
         settings.link_secret,
         timedelta(seconds=settings.snooze_seconds),
-        routing=NoticeRouting(rules, addresses, delivery_policy),
+        NoticeRouting(rules, addresses, delivery_policy),
+        timing=timing,
     )
     alerts_api(app, api)
     return app

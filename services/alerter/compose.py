@@ -1,11 +1,13 @@
-"""Turning a stored outbox row into what a notifier sends: the notice plus playbook, links and mention.
+"""Turning stored outbox rows into what a notifier sends: the notices plus playbook, links and mention.
 
-Links are signed when the row is sent, so their expiry counts from the moment the person sees them.
+One row is one notice (or a digest, whose payload lists its items); several rows of one account and
+destination are one grouped message, with links that act on every alert of the group. Links are signed when
+the message is sent, so their expiry counts from the moment the person sees them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +16,7 @@ from urllib.parse import quote
 from services.alerter.lifecycle import Notice
 from services.alerter.links import LinkSigner
 from services.alerter.messages import AlertNotice
-from services.alerter.notifiers import Outgoing
+from services.alerter.outgoing import Outgoing
 from shared.signals import RiskSignal, SignalType
 
 DIGEST = "digest"
@@ -29,7 +31,7 @@ class NoticeComposer:
     def notice(
         self, *, signal: dict[str, Any], notice: str, alert_id: int | None, mention: str | None, now: datetime
     ) -> AlertNotice:
-        parsed = RiskSignal.model_validate(signal)
+        parsed = RiskSignal.model_validate(signal)  # a stored row: read back through the one schema
         links = self.signer.action_links(alert_id, now) if self.signer and alert_id is not None else {}
         account_url = (
             self.account_url_template.format(account_id=quote(parsed.account_id, safe=""))
@@ -46,13 +48,19 @@ class NoticeComposer:
             account_url=account_url,
         )
 
-    def outgoing(self, row: Any, now: datetime) -> Outgoing:
-        """``row`` is a deliveries row; a digest row's payload lists its items."""
-        if row.notice == DIGEST:
+    def outgoing(self, rows: Sequence[Any], now: datetime) -> Outgoing:
+        """``rows`` are deliveries rows of one message: one notice, one digest, or one account's group."""
+        first = rows[0]
+        if first.notice == DIGEST:
             items = tuple(
                 self.notice(signal=i["signal"], notice=i["notice"], alert_id=i["alert_id"], mention=None, now=now)
-                for i in row.payload["items"]
+                for i in first.payload["items"]
             )
-            return Outgoing(row.id, row.target, items, digest_period=str(row.payload["period"]))
-        single = self.notice(signal=row.payload, notice=row.notice, alert_id=row.alert_id, mention=row.mention, now=now)
-        return Outgoing(row.id, row.target, (single,))
+            return Outgoing(first.id, first.target, items, digest_period=str(first.payload["period"]))
+        notices = tuple(
+            self.notice(signal=r.payload, notice=r.notice, alert_id=r.alert_id, mention=r.mention, now=now)
+            for r in rows
+        )
+        ids = sorted({r.alert_id for r in rows if r.alert_id is not None})
+        group_links = self.signer.group_links(ids, now) if self.signer and len(rows) > 1 and ids else {}
+        return Outgoing(first.id, first.target, notices, group_links=group_links)

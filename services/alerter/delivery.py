@@ -1,7 +1,9 @@
-"""Delivery workers: take due rows from the outbox one at a time, send, record the outcome.
+"""Delivery workers: take due rows from the outbox one message at a time, send, record the outcome.
 
-A row is locked (FOR UPDATE SKIP LOCKED) for the length of its send and marked in the same transaction, so
-two workers never send the same row. The one duplicate edge: a crash (kill -9, power loss, lost PostgreSQL
+A message is one row, or the due rows of one account and destination together (grouping.py): one Slack
+message or email with every reason, each row still marked on its own. Its rows are locked (FOR UPDATE SKIP
+LOCKED) for the length of the send and marked in the same transaction, so two workers never send the same
+row. The one duplicate edge: a crash (kill -9, power loss, lost PostgreSQL
 connection) after the destination accepted the message and before the commit that marks it sent; the row
 is then sent again on restart. The window is one send long and covers at most one row per concurrent
 worker. Email resends carry the same Message-ID and JSON-webhook resends the same X-Churnwatch-Delivery, so
@@ -19,20 +21,21 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.alerter import store
 from services.alerter.compose import NoticeComposer
-from services.alerter.notifiers import DeliveryError, Notifier
+from services.alerter.grouping import MAX_GROUP
+from services.alerter.notifiers import Notifier
+from services.alerter.outage import OutageLog
+from services.alerter.outgoing import DeliveryError, RetryPolicy
 from services.alerter.pacing import TargetPacer
 from services.alerter.routing import Channel
-from services.alerter.tables import deliveries
 from shared.clock import Clock, wall_clock
 
 log = logging.getLogger(__name__)
@@ -44,31 +47,6 @@ LATENCY = Histogram(
     ["channel"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base_seconds: float = 1.0
-    cap_seconds: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Exponential backoff with full jitter; a server's Retry-After is a floor."""
-        backoff = rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
-        return max(backoff, retry_after or 0.0)
-
-    def outcome(self, attempts: int, exc: DeliveryError, now: datetime, rng: random.Random) -> dict[str, Any]:
-        """The row's columns after a failed attempt: pending again later, or dead. Pure given ``rng``."""
-        error = str(exc)[:1000]
-        if not exc.retryable or attempts >= self.max_attempts:
-            return {"status": "dead", "attempts": attempts, "last_error": error}
-        delay = self.delay(attempts, exc.retry_after, rng)
-        return {
-            "status": "pending",
-            "attempts": attempts,
-            "last_error": error,
-            "next_attempt_at": now + timedelta(seconds=delay),
-        }
 
 
 class DeliveryWorker:
@@ -84,6 +62,7 @@ class DeliveryWorker:
         idle_poll_seconds: float = 1.0,
         min_interval: Mapping[Channel, float] | None = None,
         clock: Clock = wall_clock,
+        outage: OutageLog | None = None,
     ) -> None:
         self._sessions = sessions
         self._notifiers = notifiers
@@ -97,6 +76,8 @@ class DeliveryWorker:
         self._min_interval = dict(min_interval or {})  # per channel, e.g. Slack: 1 s per webhook
         self._pacer = TargetPacer()
         self._picking = asyncio.Lock()  # choose a row and reserve its target's slot as one step
+        self._outage = outage or OutageLog(log)
+        self._next_due_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
@@ -107,8 +88,9 @@ class DeliveryWorker:
         while not stop.is_set():
             try:
                 sent_any = await self.deliver_one()
-            except Exception:
-                log.exception("delivery step failed; retrying")
+                self._outage.succeeded(time.monotonic())
+            except Exception as exc:
+                self._outage.failed("delivery step", exc, time.monotonic())
                 sent_any = False
             if not sent_any:
                 self._wake.clear()
@@ -116,49 +98,48 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._wake.wait(), self._idle_wait())
 
     def _idle_wait(self) -> float:
-        """Until a held target frees up (a paced row may be waiting for it), at most the idle poll."""
-        free_in = self._pacer.next_free_in(time.monotonic())
-        return self._idle_poll if free_in is None else max(0.005, min(self._idle_poll, free_in))
+        """Until a held target frees up (a paced row may be waiting for it) or the next row falls due (a group
+        waiting out its group_wait), at most the idle poll."""
+        waits = [self._idle_poll, self._pacer.next_free_in(time.monotonic())]
+        due_in = (self._next_due_at - self._clock()).total_seconds() if self._next_due_at else None
+        if due_in is not None and due_in > 0:  # one due already waits for its target: the pacer says when
+            waits.append(due_in)
+        return max(0.005, min(w for w in waits if w is not None))
 
     async def deliver_one(self) -> bool:
-        """Send the oldest due delivery whose target is free; False when none is."""
-        query = (
-            select(deliveries)
-            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= func.now())
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        """Send the oldest due message (one row, or an account's group) whose target is free; False when none."""
         async with self._sessions() as session, session.begin():
             async with self._picking:
-                if held := self._pacer.held(time.monotonic()):
-                    query = query.where(deliveries.c.target.not_in(held))
-                row = (await session.execute(query)).first()
-                if row is None:
+                rows = await store.next_due(session, self._pacer.held(time.monotonic()), MAX_GROUP)
+                if not rows:
+                    self._next_due_at = await store.next_due_at(session)
                     return False
-                interval = self._min_interval.get(Channel(row.channel), 0.0)
-                self._pacer.reserve(row.target, time.monotonic(), interval)
-            values = await self._attempt(row)
-            await session.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
+                interval = self._min_interval.get(Channel(rows[0].channel), 0.0)
+                self._pacer.reserve(rows[0].target, time.monotonic(), interval)
+            values = await self._attempt(rows)
+            await store.record_attempt(session, [r.id for r in rows], values)
             return True
 
-    async def _attempt(self, row: Any) -> dict[str, Any]:
-        channel = Channel(row.channel)
+    async def _attempt(self, rows: Sequence[Any]) -> dict[str, Any]:
+        first = rows[0]
+        channel = Channel(first.channel)
         try:
-            out = self._composer.outgoing(row, self._clock())
+            out = self._composer.outgoing(rows, self._clock())
             await self._notifiers[channel].send(out)
         except DeliveryError as exc:
-            values = self._policy.outcome(row.attempts + 1, exc, self._clock(), self._rng)
+            values = self._policy.outcome(first.attempts + 1, exc, self._clock(), self._rng)
             if exc.retry_after:
-                self._pacer.hold_until(row.target, time.monotonic() + exc.retry_after)
-            DELIVERIES.labels(channel.value, "dead" if values["status"] == "dead" else "retry").inc()
-            log.warning("delivery %s via %s failed (%s): %s", row.id, channel, values["status"], exc)
+                self._pacer.hold_until(first.target, time.monotonic() + exc.retry_after)
+            DELIVERIES.labels(channel.value, "dead" if values["status"] == "dead" else "retry").inc(len(rows))
+            ids = ",".join(str(r.id) for r in rows)
+            log.warning("delivery %s via %s failed (%s): %s", ids, channel, values["status"], exc)
             return values
         except Exception as exc:  # a row we cannot even build (bad payload): dead, visible in the API
-            DELIVERIES.labels(channel.value, "dead").inc()
-            log.exception("delivery %s cannot be built", row.id)
-            return {"status": "dead", "attempts": row.attempts + 1, "last_error": f"{type(exc).__name__}: {exc}"}
+            DELIVERIES.labels(channel.value, "dead").inc(len(rows))
+            log.exception("delivery %s cannot be built", first.id)
+            return {"status": "dead", "last_error": f"{type(exc).__name__}: {exc}"}
         now = self._clock()
-        DELIVERIES.labels(channel.value, "sent").inc()
-        LATENCY.labels(channel.value).observe(max(0.0, (now - row.created_at).total_seconds()))
-        return {"status": "sent", "attempts": row.attempts + 1, "sent_at": now, "last_error": None}
+        DELIVERIES.labels(channel.value, "sent").inc(len(rows))
+        for r in rows:
+            LATENCY.labels(channel.value).observe(max(0.0, (now - r.created_at).total_seconds()))
+        return {"status": "sent", "sent_at": now, "last_error": None}

@@ -105,6 +105,15 @@ class SiblingAlert:
     mode: NoticeMode = NoticeMode.LIVE
 
 
+class Outcome(StrEnum):
+    """What became of the account after a resolved alert: the feedback that measures warning quality."""
+
+    SAVED = "saved"
+    CHURNED_ANYWAY = "churned_anyway"
+    FALSE_ALARM = "false_alarm"
+    NOT_ACTIONABLE = "not_actionable"
+
+
 class TransitionRefused(ValueError):
     """A person asked for a change the alert's state does not allow (e.g. acknowledging a resolved alert)."""
 

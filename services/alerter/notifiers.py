@@ -1,9 +1,11 @@
-"""Senders behind one small interface: Slack incoming webhooks, SMTP email, a signed JSON webhook, the console."""
+"""Senders behind one small interface: Slack incoming webhooks, SMTP email, a signed JSON webhook, the console.
+
+A new channel is a sender here and its line in ``notifiers_for``, its ``Channel`` and ``Notify`` entry in
+routing.py, its address or secret in settings.py and its payload in messages.py."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import sys
 import time
@@ -14,37 +16,19 @@ from typing import Protocol
 import aiosmtplib
 import httpx
 
+from services.alerter.group_messages import group_email, group_headline, slack_group_message
 from services.alerter.messages import (
-    AlertNotice,
     console_line,
     digest_email,
     email_message,
     slack_message,
     webhook_body,
 )
-
-
-class DeliveryError(Exception):
-    """A send that did not happen. ``retryable`` says whether trying again can help."""
-
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One outbox row ready to send: a single notice, or several for a digest."""
-
-    delivery_id: int
-    target: str
-    notices: tuple[AlertNotice, ...]
-    digest_period: str | None = None
-
-    @property
-    def first(self) -> AlertNotice:
-        return self.notices[0]
+from services.alerter.outgoing import DeliveryError as DeliveryError  # re-exported: the senders' error
+from services.alerter.outgoing import Outgoing as Outgoing
+from services.alerter.outgoing import webhook_signature as webhook_signature
+from services.alerter.routing import Channel
+from services.alerter.settings import AlerterSettings
 
 
 class Notifier(Protocol):
@@ -77,15 +61,11 @@ class SlackWebhookNotifier:
 
     async def send(self, out: Outgoing) -> None:
         try:
-            resp = await self._client.post(out.target, json=slack_message(out.first), timeout=self._timeout)
+            body = slack_group_message(out.notices, out.group_links) if out.grouped else slack_message(out.first)
+            resp = await self._client.post(out.target, json=body, timeout=self._timeout)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"slack unreachable: {type(exc).__name__}", retryable=True) from exc
         _http_outcome(resp, "slack")
-
-
-def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>", as receivers verify it (the timestamp stops replays)."""
-    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 class JsonWebhookNotifier:
@@ -128,7 +108,10 @@ class SmtpNotifier:
         self._domain = config.sender.rpartition("@")[2] or "churnwatch.local"
 
     def build(self, out: Outgoing) -> EmailMessage:
-        built = digest_email(out.notices, out.digest_period) if out.digest_period else email_message(out.first)
+        if out.digest_period:
+            built = digest_email(out.notices, out.digest_period)
+        else:
+            built = group_email(out.notices, out.group_links) if out.grouped else email_message(out.first)
         msg = EmailMessage()
         msg["From"] = self._config.sender
         msg["To"] = out.target
@@ -168,5 +151,26 @@ def _short_hash(text: str) -> str:
 
 class ConsoleNotifier:
     async def send(self, out: Outgoing) -> None:
-        for n in out.notices:
-            print(console_line(n), file=sys.stdout, flush=True)
+        if out.grouped:  # one account's group: its headline, then each notice indented under it
+            lines = [f"ALERT {group_headline(out.notices)}", *(f"  {console_line(n)}" for n in out.notices)]
+        else:
+            lines = [console_line(n) for n in out.notices]
+        print("\n".join(lines), file=sys.stdout, flush=True)
+
+
+def notifiers_for(settings: AlerterSettings, http: httpx.AsyncClient) -> dict[Channel, Notifier]:
+    """One sender per channel, configured from settings."""
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.email_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return {
+        Channel.SLACK: SlackWebhookNotifier(http),
+        Channel.EMAIL: SmtpNotifier(smtp),
+        Channel.WEBHOOK: JsonWebhookNotifier(http, settings.webhook_secret or ""),
+        Channel.CONSOLE: ConsoleNotifier(),
+    }

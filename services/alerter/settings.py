@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from services.alerter.links import PLACEHOLDER_SECRETS
 from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT, DEFAULT_NOTIFY_MAX_AGE, DeliveryMode
+from services.alerter.routing import Addresses
 from shared.settings import CommonSettings
 
 
@@ -35,7 +36,18 @@ class AlerterSettings(CommonSettings):
     digest_interval_seconds: float = Field(default=86400.0, gt=0)
     digest_offset_seconds: float = Field(default=8 * 3600.0, ge=0, description="digests go out at 08:00 UTC")
     repeat_interval_seconds: float = Field(default=4 * 3600.0, ge=0, description="0: never remind")
-    clock_interval_seconds: float = Field(default=5.0, gt=0)
+    clock_interval_seconds: float = Field(
+        default=5.0, gt=0, description="how often the reminder/digest scheduler ticks (its old name is kept)"
+    )
+    group_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="a new group of an account's notices waits this long for the rest of them: the scorer publishes"
+        " one day close's signals together, so a second gathers them and keeps a lone signal's notice prompt",
+    )
+    group_interval_seconds: float = Field(
+        default=300.0, ge=0, description="after a group went out, the account's next notices wait this long"
+    )
     public_url: str | None = Field(default=None, description="Base URL of this API; enables ack/snooze links")
     link_secret: str | None = None
     link_ttl_seconds: float = Field(default=7 * 86400.0, gt=0)
@@ -60,6 +72,19 @@ class AlerterSettings(CommonSettings):
         default=DEFAULT_MIN_RULE_LIFT,
         description="a signal whose rule's backtested lift is below this is quiet: recorded, never sent; 0: off",
     )
+
+    def addresses(self) -> Addresses:
+        """What the routing rules' names resolve to: webhook URLs and team addresses."""
+        return Addresses(
+            slack_webhooks=self.slack_webhooks,
+            default_slack_webhook=self.slack_webhook_url,
+            webhooks=self.webhooks,
+            support_email=self.support_email,
+            fallback_email=self.fallback_email,
+            email_enabled=self.email_enabled,
+            digests_enabled=self.digests_enabled,
+            console=self.console_alerts,
+        )
 
     @field_validator("delivery_mode", mode="before")
     @classmethod

@@ -35,17 +35,24 @@ alerts = Table(
     Column("held_notice", String(20)),  # the notice held back, sent when the inhibition ends
     # how its latest notice (sent or held) was recorded: live, historic (backfill) or shadow (notice_mode.py)
     Column("notice_mode", String(20), nullable=False, server_default="live"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),  # first opened
+    # what became of the account, told by a person on resolving (lifecycle.Outcome), with a note and who
+    Column("outcome", String(30)),
+    Column("outcome_note", Text),
+    Column("outcome_by", String(200)),
 )
 
 # The outbox: one row per (cause, destination), written with the alert and the consumed offset.
-# signal_id names the cause: a signal id, "reminder:<alert>:<n>" or "digest:<target hash>:<period>[:<mode>]".
+# cause: a signal id, "reminder:<alert>:<n>", "released:...", "resolve:..." or "digest:<target hash>:<period>[:<mode>]".
 # status: pending -> sent | dead; historic and shadow rows are recorded with that status and never sent.
+# next_attempt_at also holds a new row back for its account's group (grouping.py); rows of one account and
+# destination that are due together go out as one message.
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("alert_id", BigInteger),
-    Column("signal_id", String(255), nullable=False),
+    Column("cause", String(255), nullable=False),
     Column("notice", String(20), nullable=False),
     Column("channel", String(20), nullable=False),
     Column("target", Text, nullable=False),
@@ -58,6 +65,7 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    Column("account_id", String(200)),  # the group it goes out with; none for a digest
 )
 
 # Tech-touch notices waiting for their destination's next digest email.
@@ -67,7 +75,7 @@ digest_items = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("target", Text, nullable=False),
     Column("alert_id", BigInteger, nullable=False),
-    Column("signal_id", String(255), nullable=False),
+    Column("cause", String(255), nullable=False),
     Column("notice", String(20), nullable=False),
     Column("route", String(50), nullable=False),
     Column("payload", JSONB, nullable=False),

@@ -3,7 +3,7 @@
 Sixty days of historic risk signals (escalations, recoveries, a critical that holds back warnings, a big
 account's escalation route, a tech-touch digest, filler accounts) go through the whole alert logic: alerts
 and outbox rows with their destinations are recorded as ``historic``, and neither the Slack-contract server
-nor the SMTP server receives anything, also after the alert clock has ticked with a one-second reminder
+nor the SMTP server receives anything, also after the reminder scheduler has ticked with a one-second reminder
 interval and an expired snooze. Then one recent signal is delivered, and only it. A shadow alerter records
 recent signals' notices, reminders, digests and releases as ``shadow`` and sends none of them.
 """
@@ -116,7 +116,7 @@ async def test_a_backfill_pages_no_one_and_live_traffic_after_it_alerts(
         assert {d["target"] for d in big["deliveries"]} == {slack.url_for("default"), *csm}  # escalation route
         assert await metric(base, 'churnwatch_alerter_notices_total{mode="historic"}') >= 40
 
-        # The alert clock runs: an expired snooze, due reminders and due digests must page no one either.
+        # The reminder scheduler runs: an expired snooze, due reminders and due digests must page no one either.
         ticks = await metric(base, "churnwatch_alerter_clock_ticks_total")
         score_drop = await alert_detail(base, "acct-bf-inh", "score_drop")
         auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.alerter.notifiers import webhook_signature
+from services.alerter.outgoing import webhook_signature
 from tests.integration.conftest import Sandbox
 from tests.support.alerter import alerter_env, all_sent, risk_signal, running_alerter
 from tests.support.polling import await_until

@@ -3,7 +3,7 @@
 Two accounts, each with a critical usage drop and then a warning about inactivity. The warnings are recorded
 (the API shows what holds them back) without an outbox row; the critical alert of one account ends with a
 recovery signal from Kafka, the other's is resolved through the API, which also sends a "resolved" notice.
-Either way the held warning is then sent exactly once. Last, the alert clock releases a stale hold.
+Either way the held warning is then sent exactly once. Last, the reminder scheduler releases a stale hold.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def test_critical_alert_holds_back_warnings_until_it_ends(
             assert (warning["inhibited_by"], warning["held_notice"]) == (None, None), warning
             assert warning["last_notified_at"] is not None
 
-        # What a hold committed concurrently with its critical alert's resolve leaves: the clock releases it.
+        # What a hold committed concurrently with its critical alert's resolve leaves: the scheduler releases it.
         async with sandbox.engine.begin() as conn:
             await conn.execute(
                 text("UPDATE alerts SET inhibited_by = :c, held_notice = 'reminder' WHERE account_id = :a"),

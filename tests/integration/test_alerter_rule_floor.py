@@ -2,7 +2,7 @@
 
 Recent signals of rules whose backtested lift is below CHURNWATCH_MIN_RULE_LIFT (3.0) go through the whole
 alert logic and are recorded as ``quiet`` with their routed destinations: nothing reaches the Slack-contract
-or SMTP server, also after the alert clock has ticked with one-second reminder and digest intervals. A rule
+or SMTP server, also after the reminder scheduler has ticked with one-second reminder and digest intervals. A rule
 that earned its place is delivered, with its track record in the message; so is the same type at a
 severity that earned its place on an account whose quiet alert nobody heard of.
 """

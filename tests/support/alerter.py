@@ -63,6 +63,10 @@ def alerter_env(
         "CHURNWATCH_DELIVERY_BACKOFF_SECONDS": "0.2",
         "CHURNWATCH_DELIVERY_BACKOFF_CAP_SECONDS": "1",
         "CHURNWATCH_CLOCK_INTERVAL_SECONDS": "0.5",
+        # grouping at test speed: a new group waits 0.2 s for the rest of its account's notices, the next
+        # message about the same account waits 1 s (the defaults are 5 s and 300 s); tests of grouping set theirs
+        "CHURNWATCH_GROUP_WAIT_SECONDS": "0.2",
+        "CHURNWATCH_GROUP_INTERVAL_SECONDS": "1",
         "CHURNWATCH_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CHURNWATCH_LINK_SECRET": LINK_SECRET,
         "CHURNWATCH_ALERTER_API_TOKEN": TOKEN,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.alerter.core import alert_columns
 from services.alerter.lifecycle import (
     AlertState,
     Decision,
@@ -15,7 +16,6 @@ from services.alerter.lifecycle import (
     inhibitor_of,
     release,
 )
-from services.alerter.outbox import alert_columns
 from services.alerter.pacing import TargetPacer
 from services.alerter.routing_config import DEFAULT_RULES_PATH, load_rules, parse_rules
 from shared.signals import Severity

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
+from services.alerter.core import alert_columns
 from services.alerter.lifecycle import (
     AlertState,
     Decision,
@@ -23,7 +24,6 @@ from services.alerter.lifecycle import (
     release,
 )
 from services.alerter.notice_mode import DeliveryMode, DeliveryPolicy, NoticeMode, quietest
-from services.alerter.outbox import alert_columns
 from services.alerter.settings import AlerterSettings
 from shared.signals import RiskSignal, Severity
 from tests.unit.test_alerting import T0, signal

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.alerter.core import alert_columns
 from services.alerter.lifecycle import (
     AlertState,
     Decision,
@@ -24,7 +25,6 @@ from services.alerter.lifecycle import (
 )
 from services.alerter.messages import AlertNotice, digest_email, email_message, slack_message, track_record_line
 from services.alerter.notice_mode import DeliveryMode, DeliveryPolicy, NoticeMode, quietest
-from services.alerter.outbox import alert_columns
 from services.alerter.settings import AlerterSettings
 from shared.signals import RiskSignal, RuleQuality, Severity
 from tests.unit.test_alerting import T0, signal

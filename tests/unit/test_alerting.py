@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.alerter.delivery import RetryPolicy
 from services.alerter.lifecycle import (
     Action,
     AlertState,
@@ -19,7 +18,8 @@ from services.alerter.lifecycle import (
 )
 from services.alerter.links import LinkSigner, link_signature, link_valid
 from services.alerter.messages import AlertNotice, digest_email, email_message, slack_escape, slack_message
-from services.alerter.notifiers import DeliveryError, Outgoing, SmtpConfig, SmtpNotifier, webhook_signature
+from services.alerter.notifiers import SmtpConfig, SmtpNotifier
+from services.alerter.outgoing import DeliveryError, Outgoing, RetryPolicy, webhook_signature
 from shared.accounts import AccountProfile, Contact
 from shared.signals import Audience, RiskSignal, Severity, SignalType
 
