@@ -29,6 +29,9 @@ class SignalType(StrEnum):
     DETRACTOR = "detractor"
     EXPANSION = "expansion"
     CHURN_RISK = "churn_risk"  # the calibrated estimate of churn within the model's horizon crossed its threshold
+    # a source stopped sending, or far more accounts went quiet on one day than ever do: a problem upstream of
+    # Churnwatch, for operators (account_id names the source, e.g. "source:web-app"); no account risk
+    DATA_QUALITY = "data_quality"
 
 
 class Severity(StrEnum):
@@ -42,11 +45,13 @@ class Severity(StrEnum):
 
 
 class Audience(StrEnum):
-    """Proactive account risk goes to the CSM, reactive ticket trouble to support, some to both."""
+    """Proactive account risk goes to the CSM, reactive ticket trouble to support, some to both; data problems
+    to the operators who run the integrations."""
 
     CSM = "csm"
     SUPPORT = "support"
     BOTH = "both"
+    OPS = "ops"
 
 
 class Band(StrEnum):

@@ -23,7 +23,8 @@ from shared.settings import CommonSettings
 from shared.signals import SignalType
 
 _DAY0 = date(2000, 1, 1)  # the scorer's state codec counts days from here
-NOT_RISK = (SignalType.EXPANSION.value,)  # a signal that is good news is no warning
+# good news, and data problems (about a source, not an account), are no churn warnings
+NOT_RISK = (SignalType.EXPANSION.value, SignalType.DATA_QUALITY.value)
 
 _ACCOUNTS = text(
     "SELECT h.account_id, (h.state->>'churned')::int AS churned, p.profile->'csm'->>'name' AS csm,"

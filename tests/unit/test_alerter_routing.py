@@ -40,8 +40,11 @@ def signal(signal_type: SignalType, tier: TouchTier, audience: Audience, severit
 
 def expected(tier: TouchTier, audience: Audience, severity: Severity, arr: float) -> set[tuple[str, str, str]]:
     """The routing policy in words: escalation for big critical accounts, tickets to support, risk to the CSM,
-    and tech-touch risk to the CSM's daily digest instead of Slack."""
+    and tech-touch risk to the CSM's daily digest instead of Slack; data problems to operators only (no `ops`
+    webhook is configured here, so Slack's default one)."""
     out: set[tuple[str, str, str]] = set()
+    if audience is Audience.OPS:
+        return {("data-quality", "slack", "http://h/default"), ("data-quality", "email", "fallback@example.com")}
     if severity is Severity.CRITICAL and arr >= 100_000:
         out.add(("escalation", "slack", "http://h/esc"))
     if audience in (Audience.SUPPORT, Audience.BOTH):
