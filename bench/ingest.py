@@ -3,7 +3,13 @@ same payloads to the same broker in the same run: python -m bench.ingest [--even
 
 The two take turns for ``--rounds`` rounds (which goes first alternates), so a neighbour's burst of CPU on this
 shared machine hits both sides alike; the best round of each side and the median of the per-round ratios are
-printed."""
+printed.
+
+Overload mode, ``--connections N`` (e.g. 1000, ``--batch 50 --seconds 30``): N clients at once, each on its own
+keep-alive connection posting batches back to back and honouring Retry-After, against ingest without a bound on
+requests in flight ("before") and with ``--max-in-flight`` (default: ingest's default) ("after"); prints accepted
+requests/s and events/s, shed answers, and p50/p99 client latency of accepted and of shed requests
+(bench/ingest_overload.py)."""
 
 from __future__ import annotations
 
@@ -149,7 +155,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, help="overload mode: this many concurrent clients")
+    parser.add_argument("--seconds", type=float, default=30.0, help="overload mode: how long each side runs")
+    parser.add_argument("--max-in-flight", type=int, help="overload mode: ingest's limit (default: its default)")
     args = parser.parse_args(argv)
+    if args.connections:
+        from bench.ingest_overload import run_overload
+
+        asyncio.run(run_overload(args.connections, args.batch, args.seconds, args.max_in_flight))
+        return
     asyncio.run(run(args.events, args.batch, args.rounds))
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services.ingest.apikeys import Scope, parse_scopes
-from services.ingest.keystore import create_key, list_keys, revoke_key
 from services.ingest.settings import IngestSettings
+from shared.api_keys import Scope, parse_scopes
 from shared.db import build_engine
+from shared.key_store import create_key, list_keys, revoke_key
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

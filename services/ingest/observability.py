@@ -1,5 +1,9 @@
 """Per-request observability: a request id on every response and log line, latency by route, one log line per
-request. Only a key's non-secret prefix ever reaches a log."""
+request that went wrong. Only a key's non-secret prefix ever reaches a log.
+
+Refusals that come from a state (429 rate limited, 503 Kafka / key database unavailable, overloaded) are not logged
+one line per request (an outage wrote ~45,000 lines): they are counted in the metrics, and the state itself is
+logged once when it changes, with a reminder a minute (shared.state_log)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from services.ingest.metrics import REQUEST_SECONDS
 
 log = logging.getLogger("churnwatch.ingest.requests")
 
+_STATE_REFUSALS = frozenset({429, 503})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
@@ -40,7 +45,7 @@ def install_request_logging(app: FastAPI) -> None:
             elapsed = time.perf_counter() - started
             route = getattr(request.scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(route, str(status)).observe(elapsed)
-            if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            if (status >= 400 and status not in _STATE_REFUSALS) or log.isEnabledFor(logging.DEBUG):
                 log.log(
                     logging.WARNING if status >= 500 else logging.INFO,
                     json.dumps(

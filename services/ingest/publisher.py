@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from services.ingest.broker_health import BrokerHealth
 from services.ingest.metrics import PRODUCE_SECONDS
 from shared.accounts import AccountProfile
 from shared.events import Event, encode_event
@@ -29,10 +30,16 @@ class KafkaUnavailable(Exception):
 
 
 class EventPublisher:
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout_seconds: float) -> None:
+    """``health``: when given, a request is refused at once while the broker is known down, and every send
+    outcome is reported to it (ingest); the backfill has none and always waits."""
+
+    def __init__(
+        self, producer: AIOKafkaProducer, topics: Topics, timeout_seconds: float, health: BrokerHealth | None = None
+    ) -> None:
         self._producer = producer
         self._topics = topics
         self._timeout = timeout_seconds
+        self._health = health
         self._partition_of: dict[tuple[int, bytes], int] = {}
         self._partition_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -50,6 +57,18 @@ class EventPublisher:
     async def _send_all(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
         if not messages:
             return
+        if self._health is not None and not self._health.up:
+            raise KafkaUnavailable("the broker is known unreachable; not waiting for it")
+        try:
+            await self._send_and_wait(topic, messages)
+        except KafkaUnavailable as exc:
+            if self._health is not None:
+                self._health.failed(str(exc)[:200])
+            raise
+        if self._health is not None:
+            self._health.acknowledged()
+
+    async def _send_and_wait(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + self._timeout
         try:

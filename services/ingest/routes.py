@@ -14,7 +14,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.account_store import known_profile, remember_profiles
-from services.ingest.apikeys import Scope
 from services.ingest.auth import Caller, requires
 from services.ingest.body import read_body, refuse_nul
 from services.ingest.errors import IngestError, field_errors, unavailable
@@ -23,6 +22,7 @@ from services.ingest.publisher import EventPublisher, KafkaUnavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import EventRules, InvalidEvents, validate_body
 from shared.accounts import AccountProfile, AccountProfileIn
+from shared.api_keys import Scope
 from shared.events import EVENT_ADAPTER, Event, event_json_schema
 
 router = APIRouter(prefix="/v1")

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingest.account_store import known_profiles
-from services.ingest.apikeys import Scope
 from services.ingest.body import parse_json, read_body, refuse_nul
 from services.ingest.errors import FieldError, IngestError, field_errors, unavailable
 from services.ingest.metrics import count_rejected
@@ -42,6 +41,7 @@ from services.ingest.segment import (
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import OUT_OF_RANGE, EventRules, checked_batch, event_time_problem
 from shared.accounts import AccountProfile
+from shared.api_keys import Scope
 from shared.events import Event
 
 segment_router = APIRouter(prefix="/v1", tags=["segment"])

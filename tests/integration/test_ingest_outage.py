@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -63,8 +64,13 @@ def broker(tmp_path: Path, local_stack: None) -> Iterator[OwnBroker]:
 
 
 @pytest.fixture
+def ingest_log(tmp_path: Path) -> Path:
+    return tmp_path / "ingest.log"
+
+
+@pytest.fixture
 async def ingest_on_own_broker(
-    broker: OwnBroker, sandbox: Sandbox, ports: dict[str, int]
+    broker: OwnBroker, sandbox: Sandbox, ports: dict[str, int], ingest_log: Path
 ) -> AsyncIterator[ServiceProcess]:
     settings = CommonSettings(kafka_bootstrap_servers=broker.bootstrap, topic_prefix=sandbox.settings.topic_prefix)
     await create_topics(settings)
@@ -74,12 +80,13 @@ async def ingest_on_own_broker(
         "CHURNWATCH_PRODUCE_TIMEOUT_SECONDS": "3",
         "CHURNWATCH_LOG_LEVEL": "WARNING",
     }
-    proc = ServiceProcess("ingest", env, ports["ingest"]).start()
-    try:
-        await asyncio.to_thread(proc.wait_ready, 60)
-        yield proc
-    finally:
-        proc.stop()
+    with ingest_log.open("w") as log_file:
+        proc = ServiceProcess("ingest", env, ports["ingest"], stdout=log_file).start()
+        try:
+            await asyncio.to_thread(proc.wait_ready, 60)
+            yield proc
+        finally:
+            proc.stop()
 
 
 async def test_kafka_down_gives_503_then_ingest_recovers_and_nothing_accepted_is_lost(
@@ -151,3 +158,54 @@ async def _event_ids(bootstrap: str, topic: str, expected: set[str]) -> set[str]
     finally:
         await consumer.stop()
     return seen
+
+
+async def test_once_the_broker_is_known_down_503s_come_at_once_and_intake_resumes_by_itself(
+    broker: OwnBroker, ingest_on_own_broker: ServiceProcess, sandbox: Sandbox, ingest_log: Path
+) -> None:
+    """The broker killed (SIGKILL): after the first refusal (or the probe noticing), every request is answered
+    503 + Retry-After in well under the produce timeout (3 s here; 10 s by default), not after waiting for it."""
+    key = await issue_key(sandbox.settings, name="fast-503", scopes=frozenset(Scope))
+    body = {
+        "events": [
+            {
+                "kind": "usage",
+                "action": "login",
+                "event_id": f"f-{uuid.uuid4().hex}",
+                "account_id": "acct-f",
+                "occurred_at": "2026-11-01T00:00:00Z",
+            }
+        ]
+    }
+    async with httpx.AsyncClient(
+        base_url=ingest_on_own_broker.url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        assert (await client.post("/v1/events", json=body)).status_code == 202
+        await asyncio.to_thread(broker.run, "kill")
+
+        async def refused() -> bool:
+            return (await client.post("/v1/events", json=body)).status_code == 503
+
+        await await_until(refused, within=30, what="a first 503 after the broker died")
+        timings = []
+        for _ in range(20):
+            started = time.monotonic()
+            resp = await client.post("/v1/events", json=body)
+            timings.append(time.monotonic() - started)
+            assert resp.status_code == 503 and resp.headers["Retry-After"].isdigit(), resp.text
+        assert max(timings) < 0.5, f"503s took up to {max(timings):.2f} s: still waiting for the broker"
+        assert "churnwatch_ingest_broker_up 0.0" in (await client.get("/metrics")).text
+
+        await asyncio.to_thread(broker.run, "start")
+
+        async def accepted() -> bool:
+            return (await client.post("/v1/events", json=body)).status_code == 202
+
+        await await_until(accepted, within=90, what="ingest to accept again without a restart")
+        assert "churnwatch_ingest_broker_up 1.0" in (await client.get("/metrics")).text
+
+    log = (await asyncio.to_thread(ingest_log.read_text)).splitlines()
+    state_lines = [line for line in log if "Kafka (ingest's producer)" in line]
+    assert 2 <= len(state_lines) <= 4, state_lines  # lost, back (a reminder at most): not one per request
+    reconnects = [line for line in log if "Unable connect to node" in line]
+    assert len(reconnects) <= 3, reconnects  # aiokafka's line per reconnect attempt, held to one a minute
