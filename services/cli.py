@@ -28,7 +28,13 @@ def _serve(build: Callable[[], tuple[FastAPI, CommonSettings]]) -> None:
         sys.exit(2)
     configure_logging(settings.log_level)
     uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), access_log=False
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        # longer than any Retry-After a service sends, so a client that honours it finds its connection open
+        timeout_keep_alive=getattr(settings, "http_keep_alive_seconds", 5),
     )
 
 

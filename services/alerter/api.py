@@ -27,6 +27,8 @@ from services.alerter.grouping import GroupTiming
 from services.alerter.lifecycle import Action, AlertState, Outcome, TransitionRefused
 from services.alerter.links import group_link_valid, link_valid
 from services.alerter.store import AlertFilter, AlertNotFound
+from shared.api_keys import Scope
+from shared.key_auth import require_scope
 
 
 class ApiError(Exception):
@@ -87,6 +89,9 @@ def _require_token(cfg: Config, authorization: Annotated[str | None, Header()] =
 
 Session = Annotated[AsyncSession, Depends(_session)]
 Writer = Annotated[None, Depends(_require_token)]
+# Reads (alerts, deliveries: account names, CSM emails, message text) need a key with the read scope or the
+# console's service token, checked by the one shared key check; the signed one-click links carry their own proof.
+Reader = Depends(require_scope(Scope.READ))
 router = APIRouter(prefix="/v1")
 
 
@@ -101,7 +106,7 @@ async def change_alert(session: AsyncSession, alert_id: int, change: Change, cfg
     return await store.get_alert(session, alert_id)
 
 
-@router.get("/alerts")
+@router.get("/alerts", dependencies=[Reader])
 async def alerts_list(
     s: Session,
     state: AlertState | None = None,
@@ -115,12 +120,12 @@ async def alerts_list(
     return {"alerts": await store.list_alerts(s, f)}
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", dependencies=[Reader])
 async def alert_detail(s: Session, alert_id: int) -> dict[str, Any]:
     return await store.get_alert(s, alert_id)
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", dependencies=[Reader])
 async def deliveries_list(
     s: Session, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from services.alerter.settings import AlerterSettings
 from shared.consumer_loop import ConsumerLoop
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
+from shared.key_auth import KeyAuth
 from shared.service_app import BackgroundWorker, worker_service
 
 log = logging.getLogger(__name__)
@@ -148,5 +149,6 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         NoticeRouting(rules, addresses, delivery_policy),
         timing=timing,
     )
+    app.state.key_auth = KeyAuth.for_service(settings, engine)
     alerts_api(app, api)
     return app

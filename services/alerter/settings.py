@@ -8,10 +8,11 @@ from pydantic import Field, field_validator, model_validator
 from services.alerter.links import PLACEHOLDER_SECRETS
 from services.alerter.notice_mode import DEFAULT_MIN_RULE_LIFT, DEFAULT_NOTIFY_MAX_AGE, DeliveryMode
 from services.alerter.routing import Addresses
+from shared.key_auth import KeyAuthSettings
 from shared.settings import CommonSettings
 
 
-class AlerterSettings(CommonSettings):
+class AlerterSettings(CommonSettings, KeyAuthSettings):
     http_port: int = 8002
     routing_path: Path | None = Field(
         default=None, description="Routing rules YAML; the packaged routing.yaml if unset"

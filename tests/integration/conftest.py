@@ -21,6 +21,7 @@ from services.demo.sandbox import delete_orphaned_topics, private_sandbox
 from shared.db import build_engine
 from shared.settings import CommonSettings
 from shared.signals import RiskSignal
+from tests.support.read_access import SERVICE_TOKEN
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -58,7 +59,8 @@ async def sandbox(local_stack: None) -> AsyncIterator[Sandbox]:
     async with private_sandbox("test", events_partitions=3) as (name, settings):
         engine = build_engine(settings)
         try:
-            yield Sandbox(settings, {**name.env, "CHURNWATCH_EVENTS_PARTITIONS": "3"}, engine)
+            env = {**name.env, "CHURNWATCH_EVENTS_PARTITIONS": "3", "CHURNWATCH_SERVICE_TOKEN": SERVICE_TOKEN}
+            yield Sandbox(settings, env, engine)
         finally:
             await engine.dispose()
 

@@ -38,6 +38,9 @@ async def test_lists_details_and_outcomes(
         assert (await api("GET", f"{base}/alerts", params={"since": later})).json()["alerts"] == []
         since = (await api("GET", f"{base}/alerts", params={"since": started.isoformat()})).json()["alerts"]
         assert len(since) == 3
+        for path in ("/alerts", f"/alerts/{listed[0]['id']}", "/deliveries"):  # reads need a read credential
+            assert (await api("GET", f"{base}{path}", headers={})).status_code == 401, path
+            assert (await api("GET", f"{base}{path}", headers=AUTH)).status_code == 401, path  # the write token
 
         alert_id = next(a["id"] for a in listed if a["account_id"] == "acct-api-1")
         detail = (await api("GET", f"{base}/alerts/{alert_id}")).json()

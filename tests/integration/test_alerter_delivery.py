@@ -13,6 +13,7 @@ from services.demo.processes import ServiceProcess
 from tests.integration.conftest import Sandbox
 from tests.support.alerter import accounts_in, alerter_env, all_sent, delivery_counts, risk_signal, running_alerter
 from tests.support.polling import await_until
+from tests.support.read_access import READER
 from tests.support.slack_server import ScriptedAnswer, SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -98,7 +99,7 @@ async def test_gone_webhook_is_dead_lettered_and_visible(
 
 
 async def _dead(port: int) -> list[Any]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=READER) as client:
         resp = await client.get(f"http://127.0.0.1:{port}/v1/deliveries", params={"status": "dead"})
     assert resp.status_code == 200, resp.text
     found: list[Any] = resp.json()["deliveries"]

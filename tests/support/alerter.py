@@ -15,6 +15,7 @@ from sqlalchemy import text
 from services.demo.processes import ServiceProcess, running
 from shared.signals import RiskSignal
 from tests.integration.conftest import Sandbox
+from tests.support.read_access import READER
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer
 
@@ -97,6 +98,9 @@ def accounts_in(messages: list[dict[str, Any]]) -> list[str]:
 
 
 async def api(method: str, url: str, **kw: Any) -> httpx.Response:
+    """One request; a GET without headers presents the sandbox's read credential, as the console does."""
+    if method == "GET" and "headers" not in kw:
+        kw["headers"] = READER
     async with httpx.AsyncClient() as client:
         return await client.request(method, url, **kw)
 

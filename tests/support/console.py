@@ -20,13 +20,13 @@ from services.console.app import create_app
 from services.console.settings import ConsoleSettings
 from services.console.users import create_user
 from shared.settings import CommonSettings
+from tests.support.read_access import READER, SERVICE_TOKEN  # the console's read credential
+
+__all__ = ["READER", "SERVICE_TOKEN"]
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 PASSWORD = "correct horse battery staple"
 SESSION_SECRET = "console-session-secret-0123456789abcdef"
-# the console's read credential: the scorer and alerter take it as CHURNWATCH_SERVICE_TOKEN (shared/key_auth.py)
-SERVICE_TOKEN = "console-service-token-0123456789abcdef0123"
-READER = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 CSMS = ("ana@csm.example.com", "bo@csm.example.com", "cy@csm.example.com", "di@csm.example.com")
 PLANS = ("starter", "growth", "enterprise")
 TIERS = ("high", "low", "tech")
