@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import time
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("churnwatch_ingest_events_total", "Events by kind, outcome and reason", ["kind", "outcome", "reason"])
 BATCH_SIZE = Histogram(
@@ -29,3 +32,25 @@ def count_rejected(kind: str, reason: str, n: int = 1) -> None:
 
 def count_accepted(kind: str, n: int = 1) -> None:
     EVENTS.labels(kind, "accepted", "").inc(n)
+
+
+LAST_EVENT = Gauge(
+    "churnwatch_ingest_last_event_timestamp_seconds",
+    "When ingest last accepted an event (wall clock), per API key and source: a source that used to send and has"
+    " gone quiet shows here first",
+    ["key", "source"],
+)
+MAX_SENDERS = 500  # (key, source) pairs with their own series; beyond it a key's new sources count as "other"
+_senders: set[tuple[str, str]] = set()
+
+
+def record_senders(key: str, sources: Iterable[str | None], now: float | None = None) -> None:
+    """``key``: the caller (``key:<prefix>`` or ``anonymous``); ``sources``: the accepted events' sources."""
+    at = time.time() if now is None else now
+    for source in set(sources):
+        pair = (key, source or "unset")
+        if pair not in _senders:
+            if len(_senders) >= MAX_SENDERS:
+                pair = (key, "other")
+            _senders.add(pair)
+        LAST_EVENT.labels(*pair).set(at)

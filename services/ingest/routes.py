@@ -17,7 +17,7 @@ from services.ingest.account_store import known_profile, remember_profiles
 from services.ingest.auth import Caller, requires
 from services.ingest.body import read_body, refuse_nul
 from services.ingest.errors import IngestError, field_errors, unavailable
-from services.ingest.metrics import BATCH_SIZE, count_accepted, count_rejected
+from services.ingest.metrics import BATCH_SIZE, count_accepted, count_rejected, record_senders
 from services.ingest.publisher import EventPublisher, KafkaUnavailable
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import EventRules, InvalidEvents, validate_body
@@ -84,8 +84,13 @@ def event_rules(settings: IngestSettings) -> EventRules:
 
 
 async def publish_events_or_503(
-    events: Sequence[Event], publisher: EventPublisher, settings: IngestSettings, values: Sequence[bytes] | None = None
+    events: Sequence[Event],
+    publisher: EventPublisher,
+    settings: IngestSettings,
+    sender: str,
+    values: Sequence[bytes] | None = None,
 ) -> None:
+    """``sender``: the caller's name (``key:<prefix>``), recorded per source with the time of its last event."""
     BATCH_SIZE.observe(len(events))
     try:
         await publisher.publish_events(events, values)
@@ -95,6 +100,7 @@ async def publish_events_or_503(
         raise unavailable("events", settings.unavailable_retry_after_seconds) from exc
     for kind, n in Counter(e.kind for e in events).items():
         count_accepted(kind, n)
+    record_senders(sender, (e.source for e in events))
 
 
 async def publish_accounts_or_503(
@@ -111,7 +117,7 @@ async def publish_accounts_or_503(
 
 @router.post("/events", status_code=202, openapi_extra=_EVENTS_BODY, summary="Send one event or a batch")
 async def post_events(
-    request: Request, _: EventWriter, publisher: PublisherDep, settings: SettingsDep
+    request: Request, caller: EventWriter, publisher: PublisherDep, settings: SettingsDep
 ) -> dict[str, Any]:
     body = await read_body(request, settings.max_batch_bytes)
     try:
@@ -121,7 +127,7 @@ async def post_events(
             kind, _sep, reason = kind_reason.partition("|")
             count_rejected(kind, reason, n)
         raise
-    await publish_events_or_503(valid.events, publisher, settings, valid.values)
+    await publish_events_or_503(valid.events, publisher, settings, caller.name, valid.values)
     return {"accepted": len(valid.events), "event_ids": [e.event_id for e in valid.events]}
 
 

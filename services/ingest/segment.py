@@ -103,6 +103,15 @@ def _kind_fields(kind: str, action: str | None, name: str, props: dict[str, Any]
     }
 
 
+def library_name(message: dict[str, Any]) -> str | None:
+    """The SDK that sent the call (``context.library.name``, e.g. analytics-python): the event's source, so that
+    an SDK broken in a release shows as a silent source rather than as quiet customers."""
+    name = lookup(message, "context.library.name")
+    if not isinstance(name, str):
+        return None
+    return name.strip()[:100] or None
+
+
 def to_event(
     message: dict[str, Any],
     call: str,
@@ -132,6 +141,7 @@ def to_event(
         "user_id": str(user) if user not in (None, "") else None,
         "occurred_at": occurred_at,
         "received_at": received_at,
+        "source": library_name(message),
         "properties": {"segment_event": name, **props},
         **fields,
     }

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingest.account_store import known_profiles
+from services.ingest.auth import Caller
 from services.ingest.body import parse_json, read_body, refuse_nul
 from services.ingest.errors import FieldError, IngestError, field_errors, unavailable
 from services.ingest.metrics import count_rejected
@@ -150,11 +151,11 @@ async def _ingest(
     publisher: Any,
     engine: Any,
     settings: IngestSettings,
-    caller_scopes: frozenset[Scope],
+    caller: Caller,
 ) -> dict[str, Any]:
     payload, messages = await _read_messages(request, call, settings)
     mapped = map_batch(messages, call, payload, settings, datetime.now(UTC))
-    if mapped.groups and Scope.WRITE_ACCOUNTS not in caller_scopes:
+    if mapped.groups and Scope.WRITE_ACCOUNTS not in caller.scopes:
         raise IngestError(403, "forbidden", "group calls need a key with the accounts:write scope")
     profiles = await _profiles(mapped, engine, settings) if mapped.groups else []
     if mapped.errors:
@@ -169,7 +170,7 @@ async def _ingest(
             extra={"accepted": 0, "rejected_indexes": sorted({int(e["index"]) for e in mapped.errors})},
         )
     await publish_accounts_or_503(profiles, publisher, engine, settings)
-    await publish_events_or_503(mapped.events, publisher, settings)
+    await publish_events_or_503(mapped.events, publisher, settings, caller.name)
     return {
         "success": True,
         "accepted": len(mapped.events),
@@ -212,7 +213,7 @@ def _segment_route(call: str | None) -> Any:
     async def route(
         request: Request, caller: EventWriter, publisher: PublisherDep, engine: EngineDep, settings: SettingsDep
     ) -> dict[str, Any]:
-        return await _ingest(request, call, publisher, engine, settings, caller.scopes)
+        return await _ingest(request, call, publisher, engine, settings, caller)
 
     route.__name__ = f"segment_{call or 'batch'}"
     return route

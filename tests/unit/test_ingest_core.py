@@ -159,6 +159,18 @@ def test_segment_track_names_map_to_tickets_feedback_and_usage() -> None:
     assert account_of({"context": {}}, SEGMENT.account_paths) is None
 
 
+def test_segment_calls_name_their_sdk_as_the_source() -> None:
+    def source(context: Any) -> str | None:
+        message = {"event": "Login", "messageId": "m", "userId": "u", "context": context}
+        event = to_event(message, "track", account_id="a", occurred_at=NOW, received_at=NOW, rules=SEGMENT)
+        return event.source
+
+    assert source({"library": {"name": "analytics-python", "version": "2.3.0"}}) == "analytics-python"
+    assert source({"library": {"name": "  "}}) is None
+    assert source({"library": "not a dict"}) is None
+    assert source(None) is None
+
+
 def test_group_traits_update_what_is_known_of_the_account() -> None:
     known = {"account_id": "a", "name": "Acme", "arr": 1000.0}
     profile = profile_from_traits(
@@ -219,3 +231,20 @@ def test_any_segment_batch_maps_to_events_skips_or_named_errors(messages: list[A
     out = map_batch(messages, None, {"sentAt": sent_at}, IngestSettings(), NOW)
     assert len(out.events) + len(out.skipped) + len(out.groups) + len({e["index"] for e in out.errors}) >= 1
     assert all(e["path"].startswith("batch[") for e in out.errors)
+
+
+def test_the_last_event_of_each_key_and_source_is_recorded_with_bounded_series() -> None:
+    from prometheus_client import REGISTRY
+
+    from services.ingest import metrics
+
+    def last(key: str, source: str) -> float | None:
+        labels = {"key": key, "source": source}
+        return REGISTRY.get_sample_value("churnwatch_ingest_last_event_timestamp_seconds", labels)
+
+    metrics.record_senders("key:t1", ["web", None, "web"], now=100.0)
+    assert (last("key:t1", "web"), last("key:t1", "unset")) == (100.0, 100.0)
+    for i in range(metrics.MAX_SENDERS):
+        metrics.record_senders("key:t2", [f"sdk-{i}"], now=200.0)
+    assert last("key:t2", "other") == 200.0  # the pairs past the bound share one series
+    assert len(metrics._senders) <= metrics.MAX_SENDERS + 2
