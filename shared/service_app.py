@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import database_reachable
 from shared.kafka import build_producer, kafka_reachable
 from shared.settings import CommonSettings
+from shared.state_log import quiet_repeats
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def configure_logging(level: str) -> None:
         format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":%(message)r}',
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # aiokafka logs every reconnect attempt (once a second per connection while the broker is away): once a minute
+    quiet_repeats("aiokafka")
 
 
 WorkerFactory = Callable[[AIOKafkaProducer], list[BackgroundWorker]]

@@ -99,17 +99,21 @@ class StateLog:
 class QuietRepeats(logging.Filter):
     """A logging filter for a library that logs every retry (aiokafka: "Unable connect to node ..." once a second
     while the broker is away): the same message template passes at most once per ``every`` seconds, and says how
-    many like it were held back since. Install on the logger that emits them: ``quiet_repeats("aiokafka")`` (its
-    client logs there).
+    many like it were held back since. It sits on the root logger's handlers and looks only at records of the
+    ``prefix`` logger and its children (aiokafka logs from ``aiokafka``, ``aiokafka.conn``,
+    ``aiokafka.consumer.group_coordinator``, ...: a filter on one logger would not see its children's records).
     """
 
-    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic, prefix: str = "") -> None:
         super().__init__()
         self._every = every
         self._clock = clock
+        self._prefix = prefix
         self._seen: dict[tuple[str, object], tuple[float, int]] = {}  # template -> (last passed at, held since)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self._prefix and not (record.name == self._prefix or record.name.startswith(self._prefix + ".")):
+            return True
         now = self._clock()
         template = (record.name, record.msg)
         last = self._seen.get(template)
@@ -125,7 +129,8 @@ class QuietRepeats(logging.Filter):
 
 
 def quiet_repeats(logger_name: str, every: float = 60.0) -> None:
-    """Installs one ``QuietRepeats`` on the named logger (again: no second one)."""
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(f, QuietRepeats) for f in logger.filters):
-        logger.addFilter(QuietRepeats(every))
+    """Installs one ``QuietRepeats`` for the named logger and its children on each root handler (again: no
+    second one). Call it after the handlers exist (``configure_logging`` does, for aiokafka)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, QuietRepeats) and f._prefix == logger_name for f in handler.filters):
+            handler.addFilter(QuietRepeats(every, prefix=logger_name))

@@ -94,7 +94,10 @@ def create_app(settings: AlerterSettings | None = None) -> FastAPI:
         rules=rules, addresses=addresses, wake_delivery=wake, delivery=delivery_policy, timing=timing
     )
     policy = RetryPolicy(
-        settings.delivery_max_attempts, settings.delivery_backoff_seconds, settings.delivery_backoff_cap_seconds
+        settings.delivery_max_attempts,
+        settings.delivery_backoff_seconds,
+        settings.delivery_backoff_cap_seconds,
+        settings.delivery_max_age_seconds,
     )
     delivery = DeliveryWorker(
         sessions=sessions,

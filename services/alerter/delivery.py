@@ -127,7 +127,7 @@ class DeliveryWorker:
             out = self._composer.outgoing(rows, self._clock())
             await self._notifiers[channel].send(out)
         except DeliveryError as exc:
-            values = self._policy.outcome(first.attempts + 1, exc, self._clock(), self._rng)
+            values = self._policy.outcome(first.attempts + 1, exc, self._clock(), self._rng, first.created_at)
             if exc.retry_after:
                 self._pacer.hold_until(first.target, time.monotonic() + exc.retry_after)
             DELIVERIES.labels(channel.value, "dead" if values["status"] == "dead" else "retry").inc(len(rows))

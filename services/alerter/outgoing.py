@@ -49,19 +49,32 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """When a failed send is tried again, and when it is given up. A retryable failure is given up only once it
+    has had ``max_attempts`` tries *and* its row is ``max_age_seconds`` old, so an outage of Slack or the mail
+    server that lasts longer than the backoff schedule delays messages instead of killing them."""
+
     max_attempts: int = 8
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
+    max_age_seconds: float = 0.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Exponential backoff with full jitter; a server's Retry-After is a floor."""
         backoff = rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
         return max(backoff, retry_after or 0.0)
 
-    def outcome(self, attempts: int, exc: DeliveryError, now: datetime, rng: random.Random) -> dict[str, Any]:
+    def gives_up(self, attempts: int, exc: DeliveryError, now: datetime, created_at: datetime | None) -> bool:
+        if not exc.retryable:
+            return True
+        old_enough = created_at is None or now - created_at >= timedelta(seconds=self.max_age_seconds)
+        return attempts >= self.max_attempts and old_enough
+
+    def outcome(
+        self, attempts: int, exc: DeliveryError, now: datetime, rng: random.Random, created_at: datetime | None = None
+    ) -> dict[str, Any]:
         """The row's columns after a failed attempt: pending again later, or dead. Pure given ``rng``."""
         error = str(exc)[:1000]
-        if not exc.retryable or attempts >= self.max_attempts:
+        if self.gives_up(attempts, exc, now, created_at):
             return {"status": "dead", "attempts": attempts, "last_error": error}
         delay = self.delay(attempts, exc.retry_after, rng)
         return {

@@ -57,6 +57,12 @@ class AlerterSettings(CommonSettings, KeyAuthSettings):
     alerter_api_token: str | None = Field(default=None, description="Bearer token for POST /v1/alerts/...")
     delivery_workers: int = Field(default=2, ge=1, le=32)
     delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_max_age_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="a retryable failure is given up only after max_attempts tries and this long since the row was"
+        " queued: an outage of Slack or SMTP delays messages instead of killing them",
+    )
     delivery_backoff_seconds: float = Field(default=1.0, gt=0)
     delivery_backoff_cap_seconds: float = Field(default=300.0, gt=0)
     slack_min_interval_seconds: float = Field(

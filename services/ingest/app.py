@@ -22,12 +22,10 @@ from shared.db import build_engine
 from shared.kafka import build_producer, kafka_reachable
 from shared.key_store import KeyStore
 from shared.service_app import BackgroundWorker, add_probes
-from shared.state_log import quiet_repeats
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
-    quiet_repeats("aiokafka")  # its client logs each reconnect attempt: once a second while the broker is away
     health = BrokerHealth()
     workers: list[BackgroundWorker] = []
     notes: dict[str, str] = {}  # filled by the readiness check while PostgreSQL is away

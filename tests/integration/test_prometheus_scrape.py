@@ -96,6 +96,7 @@ async def pipeline(local_stack: None, tmp_path_factory: pytest.TempPathFactory) 
                 "CHURNWATCH_MIN_RULE_LIFT": "0",
                 "CHURNWATCH_NOTIFY_MAX_AGE_SECONDS": str(40 * 86400),  # the history's first day closes are sent too
                 "CHURNWATCH_DELIVERY_MAX_ATTEMPTS": "2",
+                "CHURNWATCH_DELIVERY_MAX_AGE_SECONDS": "0",
                 "CHURNWATCH_DELIVERY_BACKOFF_SECONDS": "0.2",
                 "CHURNWATCH_DELIVERY_BACKOFF_CAP_SECONDS": "0.5",
                 "CHURNWATCH_CLOCK_INTERVAL_SECONDS": "0.5",

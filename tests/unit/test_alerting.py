@@ -215,3 +215,13 @@ def test_retry_policy_backs_off_honours_retry_after_and_gives_up() -> None:
     assert retry["status"] == "pending" and retry["next_attempt_at"] >= T0 + timedelta(seconds=5)
     assert policy.outcome(3, DeliveryError("500", retryable=True), T0, rng)["status"] == "dead"
     assert policy.outcome(1, DeliveryError("410 gone", retryable=False), T0, rng)["status"] == "dead"
+
+
+def test_retry_policy_outlasts_an_outage_longer_than_its_attempts() -> None:
+    policy = RetryPolicy(max_attempts=3, base_seconds=1, cap_seconds=10, max_age_seconds=3600)
+    rng, down = random.Random(1), DeliveryError("503", retryable=True)
+    queued = T0 - timedelta(minutes=30)
+    assert policy.outcome(20, down, T0, rng, created_at=queued)["status"] == "pending"  # many tries, not old yet
+    assert policy.outcome(20, down, T0, rng, created_at=T0 - timedelta(hours=1))["status"] == "dead"
+    assert policy.outcome(2, down, T0, rng, created_at=T0 - timedelta(days=2))["status"] == "pending"  # 2 < 3 tries
+    assert policy.outcome(1, DeliveryError("404", retryable=False), T0, rng, created_at=T0)["status"] == "dead"

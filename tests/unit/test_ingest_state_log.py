@@ -64,3 +64,17 @@ def test_quiet_repeats_lets_a_message_through_once_a_minute_and_counts_the_rest(
         "Unable connect to node with id 1: refused (59 more like this in the last 60 s)",
         "Unable connect to node with id 1: refused (59 more like this in the last 60 s)",
     ]
+
+
+def test_quiet_repeats_covers_the_library_loggers_children_and_nothing_else() -> None:
+    now = [0.0]
+    quiet = QuietRepeats(every=60.0, clock=lambda: now[0], prefix="aiokafka")
+
+    def record(name: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, "Unable connect to node %s", ("1",), None)
+
+    assert quiet.filter(record("aiokafka.conn"))
+    assert not quiet.filter(record("aiokafka.conn"))  # a child's repeat is held back
+    assert quiet.filter(record("aiokafka"))  # the parent's first is its own template
+    assert quiet.filter(record("aiokafkaesque")) and quiet.filter(record("aiokafkaesque"))  # not under the prefix
+    assert quiet.filter(record("services.scorer")) and quiet.filter(record("services.scorer"))
