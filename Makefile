@@ -7,7 +7,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config lock tools
+.PHONY: demo test unit lint stack-up stack-down bench backtest compose-config lock tools faults
 
 # Installs exactly the versions (and file hashes) in requirements.lock, then the project itself without resolving.
 $(STAMP): pyproject.toml $(LOCK)
@@ -43,6 +43,12 @@ tools:
 ## The whole test suite: lint, types, unit tests, integration tests on the real local stack.
 test: stack-up lint
 	$(BIN)/pytest -q tests
+
+## The fault suite at its full size (3 broker kills, PostgreSQL down 60 s and 400 s, 10 scorer kills and a rebalance
+## storm, Slack and SMTP down for minutes, poison and duplicates, a 10x burst): ~25 minutes, on a private broker
+## and database it may kill. `make test` runs the same scenarios small.
+faults: stack-up
+	CHURNWATCH_FAULTS_SCALE=full $(BIN)/pytest -q -s tests/faults
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
