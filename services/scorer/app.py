@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -11,13 +13,13 @@ from prometheus_client import Gauge
 
 from services.scorer.api import health_router
 from services.scorer.evaluate import ScoringConfig
+from services.scorer.partition_loop import ScorerLoop
 from services.scorer.processor import ScoringProcessor
 from services.scorer.risk_model import RiskModel, RiskModelError, default_model_path, load_model
 from services.scorer.rule_quality import default_rule_quality_path, load_rule_quality
 from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
 from services.scorer.windows import WindowRules
-from shared.consumer_loop import ConsumerLoop
 from shared.consumer_progress import scorer_group
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
@@ -60,18 +62,16 @@ def scoring_config(settings: ScorerSettings, model: RiskModel | None = None) -> 
     return ScoringConfig(rules=rules, scorecards=scorecards, rule_quality=load_rule_quality(quality), risk_model=model)
 
 
-def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ConsumerLoop:
-    loop = ConsumerLoop(
+def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_letter: DeadLetterPublisher) -> ScorerLoop:
+    return ScorerLoop(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=scorer_group(settings),
         topics=[settings.topics.accounts, settings.topics.events],
-        sessions=processor.sessions,
         processor=processor,
         dead_letter=dead_letter,
         max_batch=settings.max_batch,
+        checkpoint_interval_s=settings.checkpoint_interval_seconds,
+        checkpoint_events=settings.checkpoint_events,
     )
-    processor.owned_partitions = lambda: loop.assigned_partitions(settings.topics.events)
-    return loop
 
 
 def create_app(settings: ScorerSettings | None = None) -> FastAPI:
@@ -87,6 +87,9 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
             producer=producer,
             sessions=sessions,
             config=config,
+            group_id=scorer_group(settings),
+            owner=f"{socket.gethostname()}:{os.getpid()}",
+            max_resident=settings.max_resident_accounts,
             sweep_interval_s=settings.sweep_interval_seconds,
             prune_interval_s=settings.dedup_prune_interval_seconds,
         )

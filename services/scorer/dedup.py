@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from services.scorer.decode import ScorerEvent
 from services.scorer.windows import WindowRules, too_late
-from shared.events import Event
 
 KEY_BYTES = 8
 
@@ -30,8 +30,11 @@ def keys_of(ids: bytes) -> Iterable[bytes]:
 
 
 def first_sightings(
-    events: Iterable[Event], known: dict[str, dict[bytes, date]], watermarks: dict[str, datetime], rules: WindowRules
-) -> tuple[list[Event], dict[tuple[str, date], bytes]]:
+    events: Iterable[ScorerEvent],
+    known: dict[str, dict[bytes, date]],
+    watermarks: dict[str, datetime],
+    rules: WindowRules,
+) -> tuple[list[ScorerEvent], dict[tuple[str, date], bytes]]:
     """The events to fold, in arrival order, and the keys to add per (account, day).
 
     An event too late to count at its place in the stream goes to the fold (which counts it as late) whether
@@ -40,7 +43,7 @@ def first_sightings(
     ``known`` (per account, key -> day counted) and ``watermarks`` (each account's latest event time) are
     updated in place as the fold will move them.
     """
-    to_fold: list[Event] = []
+    to_fold: list[ScorerEvent] = []
     added: dict[tuple[str, date], bytearray] = {}
     for e in events:
         account, at = e.account_id, e.occurred_at

@@ -22,8 +22,10 @@ from typing import Any
 
 from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
 from services.scorer.codec import state_from_json, state_to_json
+from services.scorer.decode import ScorerEvent
 from services.scorer.detectors import ActiveSignal, Transition, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
+from services.scorer.layouts import HISTORY_LAYOUTS, RowLayouts
 from services.scorer.metrics import WindowMetrics, window_metrics
 from services.scorer.risk_model import RiskModel
 from services.scorer.rule_quality import RuleQualityTable
@@ -31,10 +33,9 @@ from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
 from services.scorer.windows import AccountState, WindowRules, apply_event, churned_by
 from shared.accounts import AccountProfile
-from shared.events import Event
 from shared.signals import Band, RiskSignal, Severity, SignalType
 
-_ORDER = sorted(KNOWN_COMPONENTS)
+HISTORY_LAYOUTS.check_current(["score", *KNOWN_COMPONENTS], ordered=False)
 _DAY = timedelta(days=1)
 MIN_RISK_OBSERVED_DAYS = 28  # the model was fitted on accounts past their first four weeks
 
@@ -204,7 +205,7 @@ def close_days_before(
 def evaluate_account(
     account_id: str,
     record: AccountRecord,
-    events: Iterable[Event],
+    events: Iterable[ScorerEvent],
     profile: AccountProfile | None,
     config: ScoringConfig = ScoringConfig(),
     clock: datetime | None = None,
@@ -227,15 +228,22 @@ def evaluate_account(
     return Evaluation(record, signals, scored.explanation, tip, scored.metrics, late, scored.health, tuple(closes))
 
 
-def history_to_json(history: dict[date, Snapshot]) -> dict[str, list[float | None]]:
-    return {d.isoformat(): [s.score, *(s.points.get(n) for n in _ORDER)] for d, s in sorted(history.items())}
+def history_to_json(history: dict[date, Snapshot], layouts: RowLayouts = HISTORY_LAYOUTS) -> dict[str, Any]:
+    """``{"v": version, "d": {day: [score, *points in the version's layout]}}``."""
+    names = layouts.current_fields[1:]
+    days = {d.isoformat(): [s.score, *(s.points.get(n) for n in names)] for d, s in sorted(history.items())}
+    return {"v": layouts.current, "d": days}
 
 
-def history_from_json(data: dict[str, list[float | None]]) -> dict[date, Snapshot]:
+def history_from_json(data: dict[str, Any], layouts: RowLayouts = HISTORY_LAYOUTS) -> dict[date, Snapshot]:
+    """Reads every format version by name; version 1 (the first release) is the bare ``{day: values}``."""
+    version, days = (int(data["v"]), data.get("d", {})) if "v" in data else (1, data)
     out = {}
-    for d, values in data.items():
-        points = {n: float(v) for n, v in zip(_ORDER, values[1:], strict=False) if v is not None}
-        out[date.fromisoformat(d)] = Snapshot(float(values[0] or 0.0), points)
+    for d, values in days.items():
+        named = layouts.named(version, values)
+        score = named.pop("score", None)
+        points = {n: float(v) for n, v in named.items() if v is not None}
+        out[date.fromisoformat(d)] = Snapshot(float(score or 0.0), points)
     return out
 
 

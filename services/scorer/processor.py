@@ -1,33 +1,43 @@
-"""The scorer's batch step: decode, deduplicate, evaluate each touched account, persist, queue signals.
+"""The scorer's steps around its resident accounts: decode and fold polled records in memory, checkpoint them
+to PostgreSQL with the consumed offsets, claim and release partitions, sweep idle accounts, publish signals.
 
-Also the clock: each batch advances the per-partition event-time watermark (``scorer_clock``) in its
-transaction, and a sweep re-evaluates, at that watermark, accounts on this instance's partitions that were
-last evaluated on an earlier day, so inactivity and days-to-renewal advance for accounts that send nothing
-(a page of them per interval while events flow, all of them once caught up).
+Each polled batch is folded in memory (``fold``); a checkpoint (``checkpoint``, driven by the loop every
+``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS`` or ``CHURNWATCH_CHECKPOINT_EVENTS``) writes the changed accounts, their
+new event keys, score history, queued signals, profiles, partition clocks and the next offsets in one
+transaction, fenced by the partitions' epochs (``checkpoint_store``). A crash loses only what came after the
+last checkpoint, and the restart reads it again from the stored offsets: the same records give the same state
+and the same signal ids, so the effect is exactly once. The read API reads PostgreSQL: it lags by up to one
+checkpoint interval.
+
+The clock: each partition's latest event time (``scorer_clock``, written with the checkpoint). A sweep closes,
+at that clock, the days of accounts on this instance's partitions that were last evaluated on an earlier day,
+so inactivity and days-to-renewal advance for accounts that send nothing (a page of them per interval while
+events flow, all of them once caught up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.scorer import store
-from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account, record_to_row
+from services.scorer import checkpoint_store, store
+from services.scorer.checkpoint_store import PartitionsLost
+from services.scorer.decode import ScorerEvent, decode_scorer_event
+from services.scorer.evaluate import ScoringConfig
+from services.scorer.resident import ResidentAccounts
 from shared.accounts import AccountProfile
 from shared.consumer_loop import Rejected
-from shared.events import Event, decode_event
+from shared.offsets import load_offsets
 from shared.settings import Topics
-from shared.signals import RiskSignal
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +45,13 @@ EVENTS = Counter("churnwatch_scorer_events_total", "Events seen by the scorer", 
 SIGNALS = Counter("churnwatch_scorer_signals_total", "Risk signals emitted", ["signal_type", "recovered"])
 PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Days of event ids forgotten once too late to count anyway")
 SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
+CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints written", ["outcome"])
+RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
+EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
+_PROFILE_MARGIN = timedelta(seconds=10)
+# Events folded between two yields to the event loop. Folding slices in order is folding smaller batches: the
+# same state and signals (day closes decide, never batch boundaries).
+_FOLD_SLICE = 2_000  # a profile's stamp is its transaction's start, committed a little later
 
 
 class ScoringProcessor:
@@ -45,103 +62,156 @@ class ScoringProcessor:
         producer: AIOKafkaProducer,
         sessions: async_sessionmaker[AsyncSession],
         config: ScoringConfig,
+        group_id: str = "scorer",
+        owner: str = "scorer",
         sweep_interval_s: float = 5.0,
         sweep_batch: int = 500,
         prune_interval_s: float = 300.0,
+        max_resident: int = 20_000,
     ) -> None:
         self._topics = topics
         self._producer = producer
         self.sessions = sessions
         self._config = config
+        self.group_id = group_id
+        self._owner = owner
         self._sweep_interval_s = sweep_interval_s
         self._sweep_batch = sweep_batch
-        self._last_sweep = 0.0
+        self._last_sweep = time.monotonic()  # the first sweep one interval after start
         self._prune_interval_s = prune_interval_s
         self._last_prune = time.monotonic()
-        self.owned_partitions: Callable[[], Collection[int]] = lambda: ()
-        # True while the outbox may hold rows: at start (a previous run may have left some), after a batch
-        # queued signals, and while a publish found a full page. Other batches skip the outbox query.
+        self.resident = ResidentAccounts(config, max_resident=max_resident)
+        self.epochs: dict[TopicPartition, int] = {}  # the partitions this instance claimed, and their epochs
+        self.positions: dict[TopicPartition, int] = {}  # the next offset to fold, per owned partition
+        self._written: dict[TopicPartition, int] = {}  # the offsets the last checkpoint stored
+        self.last_checkpoint = time.monotonic()
+        self._profiles_since = datetime.now(UTC)
+        # True while the outbox may hold rows: at start (a previous run may have left some), after a checkpoint
+        # queued signals, and while a publish found a full page. Other steps skip the outbox query.
         self._outbox_pending = True
 
-    async def process(self, session: AsyncSession, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.epochs if tp.topic == self._topics.events}
+
+    async def assign(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """Claim ``tps`` (fencing their earlier owners), then read where to start: the stored offsets."""
+        async with self.sessions() as session, session.begin():
+            self.epochs.update(await checkpoint_store.claim_partitions(session, self.group_id, self._owner, tps))
+        async with self.sessions() as session:
+            stored = await load_offsets(session, self.group_id, tps)
+        self.positions.update(stored)
+        self._written.update(stored)
+        self._outbox_pending = True  # its previous owner may have left queued signals
+        return stored
+
+    def start_at(self, tp: TopicPartition, offset: int) -> None:
+        """A partition with no stored offset starts at the beginning the consumer found."""
+        self.positions[tp] = offset
+
+    async def revoke(self, tps: Collection[TopicPartition]) -> None:
+        """Checkpoint, then forget the partitions: the next owner starts where this one stopped."""
+        try:
+            await self.checkpoint()
+        except PartitionsLost as exc:
+            self.forget(exc.lost)
+            await self.checkpoint()
+        finally:
+            self.forget(tps)
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Drop the partitions and everything not written for them (revoked, or claimed by another instance)."""
+        tps = set(tps)
+        events = {tp.partition for tp in tps if tp.topic == self._topics.events}
+        accounts = {tp.partition for tp in tps if tp.topic == self._topics.accounts}
+        self.resident.drop_partitions(events, accounts)
+        for tp in tps:
+            self.epochs.pop(tp, None)
+            self.positions.pop(tp, None)
+            self._written.pop(tp, None)
+        RESIDENT.set(len(self.resident.accounts))
+
+    async def fold(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Rejected]:
+        """Decode and fold a polled batch into the resident accounts (reading the ones not resident first)."""
         rejected: list[Rejected] = []
-        profiles: dict[str, dict[str, Any]] = {}
-        events: list[tuple[Event, int]] = []
+        profiles: list[tuple[AccountProfile, int]] = []
+        events: list[tuple[ScorerEvent, int]] = []
         for r in records:
             if r.topic == self._topics.accounts:
                 if r.value is None:
                     continue  # a tombstone: the profile stays until a new one arrives
                 try:
-                    p = AccountProfile.model_validate_json(r.value)
+                    profiles.append((AccountProfile.model_validate_json(r.value), r.partition))
                 except ValidationError as exc:
                     rejected.append(Rejected(r, f"invalid account profile: {exc.errors()[:3]}"))
-                    continue
-                profiles[p.account_id] = p.model_dump(mode="json")
                 continue
             try:
-                events.append((decode_event(r.value or b""), r.partition))
+                events.append((decode_scorer_event(r.value or b""), r.partition))
             except ValidationError as exc:
                 EVENTS.labels("invalid").inc()
                 rejected.append(Rejected(r, f"invalid event: {exc.errors()[:3]}"))
-        await store.upsert_profiles(session, profiles)
-        await self._apply(session, [e for e, _ in events], {e.account_id: p for e, p in events})
-        await store.advance_clock(session, self._topics.events, _watermarks(events))
+        await self._make_resident({e.account_id: p for e, p in events})
+        for profile, partition in profiles:
+            self.resident.set_profile(profile, partition)
+        for at in range(0, len(events), _FOLD_SLICE):
+            counts = self.resident.fold(events[at : at + _FOLD_SLICE])
+            EVENTS.labels("duplicate").inc(counts.duplicate)
+            EVENTS.labels("too_late").inc(counts.too_late)
+            EVENTS.labels("counted").inc(counts.counted)
+            await asyncio.sleep(0)  # let the consumer's heartbeat run: a long fold must not cost the group
+        for r in records:
+            self.positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
         return rejected
 
-    async def _apply(self, session: AsyncSession, events: list[Event], partition_of: dict[str, int]) -> None:
-        if not events:
+    async def _make_resident(self, partition_of: dict[str, int | None]) -> None:
+        missing = self.resident.missing(partition_of)
+        if not missing:
             return
-        records = await store.load_records(session, partition_of)
-        to_fold = await store.first_sightings(session, events, records, self._config.rules)
-        EVENTS.labels("duplicate").inc(len(events) - len(to_fold))
-        by_account: dict[str, list[Event]] = defaultdict(list)
-        for e in to_fold:
-            by_account[e.account_id].append(e)
-        profiles = await store.load_profiles(session, by_account)
-        evaluations = {
-            a: evaluate_account(a, records.get(a, AccountRecord()), evs, profiles.get(a), self._config)
-            for a, evs in by_account.items()
-        }
-        late = sum(ev.late for ev in evaluations.values())
-        EVENTS.labels("too_late").inc(late)
-        EVENTS.labels("counted").inc(len(to_fold) - late)
-        await self._persist(session, evaluations, partition_of)
+        async with self.sessions() as session:
+            loaded = await checkpoint_store.load_accounts(session, missing, self._config.rules.grace_days)
+        self.resident.admit(loaded, missing, {a: p for a, p in partition_of.items() if p is not None})
+        RESIDENT.set(len(self.resident.accounts))
 
-    async def _persist(
-        self, session: AsyncSession, evaluations: dict[str, Evaluation], partition_of: dict[str, int]
-    ) -> None:
-        health_rows: list[dict[str, Any]] = []
-        history_rows: list[dict[str, Any]] = []
-        signals: list[RiskSignal] = []
-        for account_id, ev in evaluations.items():
-            h = ev.health
-            health_rows.append(
-                {
-                    "account_id": account_id,
-                    **record_to_row(ev.record, h),
-                    "explanation": ev.explanation or None,
-                    "partition": partition_of.get(account_id),
-                    "scorecard": h.scorecard if h else None,
-                    **_latest_risk(ev),
-                }
-            )
-            history_rows.extend(
-                {"account_id": account_id, "day": c.day, "score": c.health.score, "band": c.health.band}
-                | ({"risk": c.risk.probability} if c.risk else {})
-                for c in ev.closes
-            )
-            if h is not None and ev.as_of is not None:  # the day in progress, until its close replaces it
-                history_rows.append(
-                    {"account_id": account_id, "day": ev.as_of.date(), "score": h.score, "band": h.band}
-                )
-            for s in ev.signals:
-                SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
-                signals.append(s)
-        await store.save_health(session, health_rows)
-        await store.save_score_history(session, history_rows)
-        await store.queue_signals(session, signals)
-        if signals:
-            self._outbox_pending = True
+    def checkpoint_due(self, interval_s: float, max_events: int) -> bool:
+        r = self.resident
+        if len(r.accounts) > r.max_resident:
+            return True
+        waited = time.monotonic() - self.last_checkpoint >= interval_s
+        return r.pending.events >= max_events or (waited and (r.dirty or self.positions != self._written))
+
+    async def checkpoint(self) -> bool:
+        """Write what changed since the last checkpoint with the next offsets, in one transaction; False if
+        there was nothing to write. Raises PartitionsLost (nothing written) if another instance claimed one."""
+        self.last_checkpoint = time.monotonic()
+        offsets = {tp: off for tp, off in self.positions.items() if self._written.get(tp) != off}
+        if not offsets and not self.resident.dirty:
+            return False
+        rows = self.resident.take_rows(dict(self.epochs), offsets)
+        try:
+            async with self.sessions() as session, session.begin():
+                await checkpoint_store.write_checkpoint(session, self.group_id, self._topics.events, rows)
+        except BaseException as exc:
+            self.resident.restore()
+            CHECKPOINTS.labels("fenced" if isinstance(exc, PartitionsLost) else "failed").inc()
+            raise
+        self.resident.checkpointed()
+        self._written.update(offsets)
+        CHECKPOINTS.labels("written").inc()
+        for s in rows.signals:
+            SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
+        self._outbox_pending = self._outbox_pending or bool(rows.signals)
+        EVICTED.inc(self.resident.evict())
+        RESIDENT.set(len(self.resident.accounts))
+        await self._refresh_profiles()
+        return True
+
+    async def _refresh_profiles(self) -> None:
+        """Profiles another instance consumed (the accounts topic's partitions need not line up with events')."""
+        async with self.sessions() as session:
+            changed, newest = await checkpoint_store.changed_profiles(session, self._profiles_since - _PROFILE_MARGIN)
+        self._profiles_since = max(self._profiles_since, newest)
+        for a, profile in changed.items():
+            if a in self.resident.accounts and a not in self.resident.pending.profiles:
+                self.resident.profiles[a] = profile
 
     async def sweep(self, *, caught_up: bool = True) -> int:
         """Close the days of idle accounts of this instance's partitions up to the clock; returns how many.
@@ -149,25 +219,23 @@ class ScoringProcessor:
         While events flow, each partition's accounts go by that partition's own clock: in a replay one partition
         can be days ahead of another, and its clock would close days whose events are still unread elsewhere.
         Once caught up, every partition goes by the latest clock, so a partition whose accounts all went silent
-        still sees the days pass."""
-        partitions = list(self.owned_partitions())
+        still sees the days pass. Checkpoints first, so the table it searches holds what memory holds."""
+        partitions = self.owned_partitions()
         if not partitions:
             return 0
-        async with self.sessions() as session, session.begin():
+        await self.checkpoint()
+        async with self.sessions() as session:
             known = await store.read_clocks(session, self._topics.events)
             if not known:
                 return 0
             latest = max(known.values())
             clocks = {p: latest if caught_up else known[p] for p in partitions if caught_up or p in known}
-            due = await store.stale_accounts(session, clocks, self._sweep_batch)
-            if not due:
-                return 0
-            profiles = await store.load_profiles(session, due)
-            evaluations = {
-                a: evaluate_account(a, r, (), profiles.get(a), self._config, clock=clock)
-                for a, (r, clock) in due.items()
-            }
-            await self._persist(session, evaluations, {})
+            due = await checkpoint_store.stale_accounts(session, clocks, self._sweep_batch)
+        if not due:
+            return 0
+        await self._make_resident(dict(due))
+        self.resident.sweep({a: clocks[p] for a, p in due.items()})
+        await self.checkpoint()
         SWEPT.inc(len(due))
         return len(due)
 
@@ -187,12 +255,14 @@ class ScoringProcessor:
 
     async def prune_dedup(self) -> int:
         """Drop event ids of this instance's accounts that can no longer count (older than watermark - grace)."""
+        await self.checkpoint()
+        self.resident.forget_old_keys()
         async with self.sessions() as session, session.begin():
             gone = await store.prune_seen_events(session, list(self.owned_partitions()), self._config.rules.grace_days)
         PRUNED.inc(gone)
         return gone
 
-    async def after_commit(self) -> None:
+    async def after_checkpoint(self) -> None:
         if self._outbox_pending:
             await self.publish_outbox()
         await self._maybe_sweep(caught_up=False)
@@ -201,13 +271,12 @@ class ScoringProcessor:
         await self.publish_outbox()
         await self._maybe_sweep(caught_up=True)
 
-    def on_partitions_revoked(self, partitions: Iterable[TopicPartition]) -> None:
-        return None  # state is read from PostgreSQL per batch: nothing cached to drop
-
     async def publish_outbox(self, limit: int = 1000) -> int:
         """Publish queued signals, then delete them. A crash in between republishes the same signal ids,
         which the alerter drops, so each signal takes effect once."""
-        self._outbox_pending = False  # set again by a batch that queues signals meanwhile
+        if not self._outbox_pending:
+            return 0
+        self._outbox_pending = False  # set again by a checkpoint that queues signals meanwhile
         try:
             published = await self._publish_page(limit)
         except BaseException:
@@ -230,19 +299,3 @@ class ScoringProcessor:
                 await f
             await store.drop_from_outbox(session, [signal_id for signal_id, _, _ in rows])
         return len(rows)
-
-
-def _latest_risk(ev: Evaluation) -> dict[str, Any]:
-    """The estimate of the evaluation's last day close; none when it closed no day (the stored one stays)."""
-    risk = next((c.risk for c in reversed(ev.closes) if c.risk), None)
-    return {"risk": risk.probability if risk else None, "risk_explanation": risk.explanation if risk else None}
-
-
-def _watermarks(events: Iterable[tuple[Event, int]]) -> dict[int, datetime]:
-    out: dict[int, datetime] = {}
-    for e, p in events:
-        at = e.occurred_at
-        known = out.get(p)
-        if known is None or at > known:
-            out[p] = at
-    return out

@@ -7,7 +7,17 @@ from shared.settings import CommonSettings
 
 class ScorerSettings(CommonSettings):
     http_port: int = 8001
-    max_batch: int = Field(default=20_000, ge=1, description="events per polled batch (one transaction)")
+    max_batch: int = Field(default=20_000, ge=1, description="records per poll, folded in memory")
+    checkpoint_interval_seconds: float = Field(
+        default=1.0, gt=0, description="state, offsets and signals go to PostgreSQL at least this often (API lag)"
+    )
+    checkpoint_events: int = Field(default=100_000, ge=1, description="or after this many records, if sooner")
+    max_resident_accounts: int = Field(
+        default=20_000,
+        ge=100,
+        description="accounts kept in memory (up to ~30 KB each, resident.RESIDENT_BYTES_PER_ACCOUNT); beyond it"
+        " the coldest ones already checkpointed are dropped and read again on their next event",
+    )
     current_window_days: int = Field(default=7, ge=1)
     baseline_window_days: int = Field(default=28, ge=1)
     horizon_days: int = Field(default=90, ge=7)

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scorer import dedup
-from services.scorer.evaluate import RECORD_COLUMNS, AccountRecord, record_from_row
 from services.scorer.tables import (
-    account_health,
     account_profiles,
     scorer_clock,
 )
-from services.scorer.windows import WindowRules
-from shared.accounts import AccountProfile
-from shared.events import Event
 from shared.signals import RiskSignal
 
-_RECORD = [account_health.c[name] for name in RECORD_COLUMNS]
-_SEEN_KEYS = text(
+SEEN_KEYS = text(
     "SELECT s.account_id, s.day, s.ids FROM unnest(CAST(:accounts AS text[]), CAST(:since AS date[]))"
     " AS a(account_id, since)"
     " JOIN seen_event_days s ON s.account_id = a.account_id AND s.day >= a.since"
 )
-_ADD_SEEN_KEYS = text(
+ADD_SEEN_KEYS = text(
     "INSERT INTO seen_event_days (account_id, day, ids)"
     " SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:days AS date[]), CAST(:ids AS bytea[]))"
     " ON CONFLICT (account_id, day) DO UPDATE SET ids = seen_event_days.ids || excluded.ids"
@@ -100,43 +93,10 @@ async def upsert_profiles(session: AsyncSession, profiles: dict[str, dict[str, A
         return
     stmt = insert(account_profiles).values([{"account_id": k, "profile": v} for k, v in profiles.items()])
     await session.execute(
-        stmt.on_conflict_do_update(index_elements=["account_id"], set_={"profile": stmt.excluded.profile})
+        stmt.on_conflict_do_update(
+            index_elements=["account_id"], set_={"profile": stmt.excluded.profile, "updated_at": func.now()}
+        )
     )
-
-
-async def first_sightings(
-    session: AsyncSession, events: list[Event], records: dict[str, AccountRecord], rules: WindowRules
-) -> list[Event]:
-    """The events to fold (see ``dedup.first_sightings``), with the keys of the new ones recorded in the batch's
-    transaction. Only the keys of days an event can still count on are read (the prune forgets the rest)."""
-    if not events:
-        return []
-    watermarks = {a: r.state.watermark for a, r in records.items() if r.state.watermark is not None}
-    grace = timedelta(days=rules.grace_days)
-    accounts = list({e.account_id for e in events})
-    since = [watermarks[a].date() - grace if a in watermarks else date.min for a in accounts]
-    known: dict[str, dict[bytes, date]] = {}
-    rows = await session.execute(_SEEN_KEYS, {"accounts": accounts, "since": since})
-    for account_id, day, ids in sorted(rows, key=lambda r: r.day):  # a key counted on two days: the later
-        known.setdefault(account_id, {}).update(dict.fromkeys(dedup.keys_of(ids), day))
-    to_fold, added = dedup.first_sightings(events, known, watermarks, rules)
-    if added:
-        params = {"accounts": [a for a, _ in added], "days": [d for _, d in added], "ids": list(added.values())}
-        await session.execute(_ADD_SEEN_KEYS, params)
-    return to_fold
-
-
-async def load_records(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountRecord]:
-    """The accounts' records, locked until the batch commits (a sweep or a late instance waits)."""
-    rows = await session.execute(
-        select(*_RECORD).where(account_health.c.account_id.in_(list(ids))).with_for_update(of=account_health)
-    )
-    return {r.account_id: record_from_row(r) for r in rows}
-
-
-async def load_profiles(session: AsyncSession, ids: Collection[str]) -> dict[str, AccountProfile]:
-    rows = await session.execute(select(account_profiles).where(account_profiles.c.account_id.in_(list(ids))))
-    return {r.account_id: AccountProfile.model_validate(r.profile) for r in rows}
 
 
 def _compact(value: Any) -> str:
@@ -200,28 +160,6 @@ async def read_clocks(session: AsyncSession, topic: str) -> dict[int, datetime]:
         select(scorer_clock.c.partition, scorer_clock.c.watermark).where(scorer_clock.c.topic == topic)
     )
     return {int(r.partition): r.watermark for r in rows}
-
-
-async def stale_accounts(
-    session: AsyncSession, clocks: dict[int, datetime], limit: int
-) -> dict[str, tuple[AccountRecord, datetime]]:
-    """Accounts with a day before their partition's clock to close (and that clock), locked, skipping busy ones."""
-    if not clocks:
-        return {}
-    due = or_(
-        *(
-            and_(account_health.c.partition == p, account_health.c.closed_on < clock.date() - timedelta(days=1))
-            for p, clock in clocks.items()
-        )
-    )
-    rows = await session.execute(
-        select(*_RECORD, account_health.c.partition)
-        .where(due)
-        .order_by(account_health.c.closed_on)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=account_health)
-    )
-    return {r.account_id: (record_from_row(r), clocks[r.partition]) for r in rows}
 
 
 # An event more than the grace period older than its account's watermark is refused as too late whether its

@@ -16,9 +16,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import cast
 
+from services.scorer.decode import FeedbackRecord, LifecycleRecord, ScorerEvent, TicketRecord, UsageRecord
 from shared.events import (
-    Event,
     FeedbackEvent,
     LifecycleAction,
     LifecycleEvent,
@@ -29,6 +30,10 @@ from shared.events import (
 )
 from shared.events import UsageAction as UA
 
+_Usage = UsageEvent | UsageRecord
+_Ticket = TicketEvent | TicketRecord
+_Feedback = FeedbackEvent | FeedbackRecord
+_Lifecycle = LifecycleEvent | LifecycleRecord
 USER_BITS = 256
 FEATURE_BITS = 64
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -127,7 +132,7 @@ def too_late(watermark: datetime | None, on: date, rules: WindowRules) -> bool:
     return watermark is not None and (watermark.date() - on).days > rules.grace_days
 
 
-def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_RULES) -> bool:
+def apply_event(state: AccountState, event: ScorerEvent, rules: WindowRules = DEFAULT_RULES) -> bool:
     """Fold one (already deduplicated) event into the account's state; False if it was too late to count."""
     at = event.occurred_at
     on = at.date()
@@ -143,15 +148,16 @@ def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_
     in_current = (wm_day - on).days < rules.current_days
     if event.user_id and in_current:
         day.users |= 1 << hash_bit(event.user_id, USER_BITS)
-    # exact types: cheaper than isinstance on pydantic's ABC-based models, and the schema has no subclasses
-    if type(event) is UsageEvent:
-        _apply_usage(state, day, event, rules, in_current)
-    elif type(event) is TicketEvent:
-        _apply_ticket(state, day, event)
-    elif type(event) is FeedbackEvent:
-        _apply_feedback(state, day, event)
-    elif type(event) is LifecycleEvent:
-        _apply_lifecycle(state, event)
+    # by tag: the msgspec record (the scorer's decoder) and the pydantic model (the schema) fold alike
+    kind = event.kind
+    if kind == "usage":
+        _apply_usage(state, day, cast(_Usage, event), rules, in_current)
+    elif kind == "ticket":
+        _apply_ticket(state, day, cast(_Ticket, event))
+    elif kind == "feedback":
+        _apply_feedback(state, day, cast(_Feedback, event))
+    elif kind == "lifecycle":
+        _apply_lifecycle(state, cast(_Lifecycle, event))
     if previous_day is None:
         prune(state, wm_day, rules)
     elif wm_day != previous_day:  # what prune drops depends only on the watermark's day
@@ -159,7 +165,7 @@ def apply_event(state: AccountState, event: Event, rules: WindowRules = DEFAULT_
     return True
 
 
-def _apply_usage(state: AccountState, day: DayBucket, event: UsageEvent, rules: WindowRules, in_current: bool) -> None:
+def _apply_usage(state: AccountState, day: DayBucket, event: _Usage, rules: WindowRules, in_current: bool) -> None:
     at = event.occurred_at
     if event.action is UA.SEATS_CHANGED:
         if event.seats is not None:
@@ -179,7 +185,7 @@ def _apply_usage(state: AccountState, day: DayBucket, event: UsageEvent, rules: 
         day.api_calls += event.quantity
 
 
-def _apply_ticket(state: AccountState, day: DayBucket, event: TicketEvent) -> None:
+def _apply_ticket(state: AccountState, day: DayBucket, event: _Ticket) -> None:
     key, minute = ticket_key(event.ticket_id), minute_of(event.occurred_at)
     if event.action is TicketAction.OPENED:
         day.tickets_opened += 1
@@ -210,7 +216,7 @@ def _time_resolution(state: AccountState, key: str, *, opened: int, resolved: in
     day.resolutions_timed += 1
 
 
-def _apply_feedback(state: AccountState, day: DayBucket, event: FeedbackEvent) -> None:
+def _apply_feedback(state: AccountState, day: DayBucket, event: _Feedback) -> None:
     if event.nps is not None:
         day.nps_sum += event.nps
         day.nps_count += 1
@@ -220,7 +226,7 @@ def _apply_feedback(state: AccountState, day: DayBucket, event: FeedbackEvent) -
         day.csat_count += 1
 
 
-def _apply_lifecycle(state: AccountState, event: LifecycleEvent) -> None:
+def _apply_lifecycle(state: AccountState, event: _Lifecycle) -> None:
     on = event.occurred_at.date()
     if event.action is LifecycleAction.SIGNED_UP:
         state.signed_up_on = on if state.signed_up_on is None else min(state.signed_up_on, on)

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def scorers(sandbox: Sandbox) -> Iterator[list[ServiceProcess]]:
     env = {**sandbox.env, "CHURNWATCH_MAX_BATCH": "50", "CHURNWATCH_LOG_LEVEL": "WARNING"}
+    env["CHURNWATCH_CHECKPOINT_EVENTS"] = "500"  # many checkpoints in the stream: a kill lands between two
     procs = [ServiceProcess("scorer", env, free_port()) for _ in range(2)]
     yield procs
     for p in procs:

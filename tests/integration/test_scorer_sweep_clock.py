@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import text
 
@@ -46,11 +47,11 @@ async def test_the_sweep_goes_by_each_partitions_clock_until_caught_up(sandbox: 
     topics = sandbox.settings.topics
     producer: Any = None  # the sweep publishes nothing
     processor = ScoringProcessor(topics=topics, producer=producer, sessions=sessions, config=ScoringConfig())
-    processor.owned_partitions = lambda: (0, 1)
+    await processor.assign([TopicPartition(topics.events, 0), TopicPartition(topics.events, 1)])
     ahead = [_record(topics.events, 0, d, "ahead", d) for d in range(21)]  # partition 0 read to day 20
     behind = [_record(topics.events, 1, d, "behind", d) for d in range(6)]  # partition 1 only to day 5
-    async with sessions() as session, session.begin():
-        assert await processor.process(session, [*ahead, *behind]) == []
+    assert await processor.fold([*ahead, *behind]) == []
+    await processor.checkpoint()
     assert await _closed_on(sandbox, "behind") == (START + timedelta(days=4)).date()
 
     await processor.sweep(caught_up=False)
