@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import Gauge
 
 from services.scorer.api import health_router
@@ -20,9 +20,11 @@ from services.scorer.rule_quality import default_rule_quality_path, load_rule_qu
 from services.scorer.scorecard import load_scorecard
 from services.scorer.settings import ScorerSettings
 from services.scorer.windows import WindowRules
+from shared.api_keys import Scope
 from shared.consumer_progress import scorer_group
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
+from shared.key_auth import KeyAuth, require_scope
 from shared.service_app import BackgroundWorker, worker_service
 
 log = logging.getLogger(__name__)
@@ -104,5 +106,7 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
         build_workers=workers,
         notes={"risk_model": fallback_note} if fallback_note else None,
     )
-    app.include_router(health_router(sessions))
+    # the account list and health carry ARR, CSM emails and scores: reads need a read key or the console's token
+    app.state.key_auth = KeyAuth.for_service(settings, engine)
+    app.include_router(health_router(sessions), dependencies=[Depends(require_scope(Scope.READ))])
     return app

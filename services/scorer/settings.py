@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.key_auth import KeyAuthSettings
 from shared.settings import CommonSettings
 
 
-class ScorerSettings(CommonSettings):
+class ScorerSettings(CommonSettings, KeyAuthSettings):
     http_port: int = 8001
     max_batch: int = Field(default=20_000, ge=1, description="records per poll, folded in memory")
     checkpoint_interval_seconds: float = Field(

@@ -15,6 +15,7 @@ from shared.accounts import AccountProfile, Contact, TouchTier
 from shared.consumer_progress import caught_up
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
+from tests.support.read_access import READER
 from tests.support.scorer_stream import END, account_events, produce
 from tests.support.smtp_server import free_port
 
@@ -74,7 +75,7 @@ async def test_the_clock_ages_a_silent_account_and_the_api_explains_it(sandbox: 
         await await_until(lambda: caught_up(sandbox.engine, sandbox.settings), within=60, what="scorer caught up")
 
         async def silent_health() -> Any:
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(headers=READER) as client:
                 body = (await client.get(f"{scorer.url}/v1/accounts/silent/health")).json()
             return body if (body.get("as_of") or "").startswith(END.date().isoformat()) else None
 
@@ -91,7 +92,10 @@ async def test_the_clock_ages_a_silent_account_and_the_api_explains_it(sandbox: 
         assert health["history"][-1]["day"] == END.date().isoformat()
         assert len(health["history"]) >= 2
 
-        async with httpx.AsyncClient(base_url=scorer.url) as client:
+        async with httpx.AsyncClient(base_url=scorer.url) as anyone:  # no credential: refused
+            assert (await anyone.get("/v1/accounts")).status_code == 401
+            assert (await anyone.get("/v1/accounts/nobody/health")).status_code == 401
+        async with httpx.AsyncClient(base_url=scorer.url, headers=READER) as client:
             listing = (await client.get("/v1/accounts", params={"sort": "score", "limit": 10})).json()["accounts"]
             assert listing[0]["account_id"] == "silent"
             assert listing[0]["arr"] == 50_000 and listing[0]["renewal_date"] == renewal.isoformat()
