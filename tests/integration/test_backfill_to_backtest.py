@@ -103,7 +103,7 @@ async def test_backfill_scores_history_pages_no_one_and_backtests(
         sent_causes = (
             await conn.execute(
                 text(
-                    "SELECT DISTINCT l.occurred_at FROM deliveries d JOIN signal_log l ON l.signal_id = d.signal_id"
+                    "SELECT DISTINCT l.occurred_at FROM deliveries d JOIN signal_log l ON l.signal_id = d.cause"
                     " WHERE d.status = 'sent'"
                 )
             )

@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.demo.processes import ServiceProcess, running
 from services.ingest.apikeys import Scope
 from services.ingest.keystore import issue_key
 from tests.integration.conftest import Sandbox
-from tests.support.polling import await_until
+from tests.support.topic_reader import event_ids_on
 
 pytestmark = pytest.mark.integration
 
@@ -28,28 +26,6 @@ def ingest(sandbox: Sandbox, ports: dict[str, int]) -> Iterator[ServiceProcess]:
     env = {**sandbox.env, "CHURNWATCH_RATE_LIMIT_PER_SECOND": "10000", "CHURNWATCH_RATE_LIMIT_BURST": "10000"}
     with running({"ingest": ports["ingest"]}, env) as procs:
         yield procs["ingest"]
-
-
-async def event_ids_on(sandbox: Sandbox, count: int) -> set[str]:
-    consumer = AIOKafkaConsumer(
-        sandbox.settings.topics.events,
-        bootstrap_servers=sandbox.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: set[str] = set()
-    try:
-
-        async def all_there() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                seen.update(json.loads(r.value)["event_id"] for r in records)
-            return len(seen) >= count
-
-        await await_until(all_there, within=90, what=f"{count} distinct events on the topic")
-    finally:
-        await consumer.stop()
-    return seen
 
 
 async def test_batches_racing_for_one_partition_are_all_accepted(ingest: ServiceProcess, sandbox: Sandbox) -> None:
@@ -80,4 +56,8 @@ async def test_batches_racing_for_one_partition_are_all_accepted(ingest: Service
         await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
     assert statuses == [202] * REQUESTS, sorted(statuses)
     expected = {f"r{n}-{i}" for n in range(REQUESTS) for i in range(BATCH)}
-    assert await event_ids_on(sandbox, len(expected)) == expected
+    topic = sandbox.settings.topics.events
+    on_topic = await event_ids_on(
+        sandbox.settings.kafka_bootstrap_servers, topic, lambda seen: len(seen) >= len(expected), what="the events"
+    )
+    assert on_topic == expected

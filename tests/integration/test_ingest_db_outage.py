@@ -6,7 +6,6 @@ refused within the cache time. The log has one line per state change, not one pe
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
 from services.demo.processes import ServiceProcess
@@ -25,6 +23,7 @@ from shared.key_store import issue_key, revoke_key
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.topic_reader import event_ids_on
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +134,13 @@ async def test_events_flow_while_postgresql_is_unreachable_and_auth_recovers(
         await await_until(lambda: _no_note(client), within=30, what="/readyz to drop the database note")
         assert (await post(valid, "after")).status_code == 202
 
-    on_topic = await _event_ids(sandbox, acknowledged)
+    on_topic = await event_ids_on(
+        sandbox.settings.kafka_bootstrap_servers,
+        sandbox.settings.topics.events,
+        acknowledged.issubset,
+        within=60,
+        what="every acknowledged event on the topic",
+    )
     assert acknowledged <= on_topic, f"acknowledged but not on Kafka: {sorted(acknowledged - on_topic)}"
     log = await asyncio.to_thread(log_path.read_text)
     db_lines = [line for line in log.splitlines() if "API key database" in line]
@@ -150,25 +155,3 @@ def _stale_answers(metrics: str) -> float:
 async def _no_note(client: httpx.AsyncClient) -> bool:
     resp = await client.get("/readyz")
     return resp.status_code == 200 and "database" not in resp.json().get("notes", {})
-
-
-async def _event_ids(sandbox: Sandbox, expected: set[str]) -> set[str]:
-    consumer = AIOKafkaConsumer(
-        sandbox.settings.topics.events,
-        bootstrap_servers=sandbox.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: set[str] = set()
-    try:
-
-        async def all_there() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                seen.update(json.loads(r.value)["event_id"] for r in records)
-            return expected <= seen
-
-        await await_until(all_there, within=60, what="every acknowledged event on the topic")
-    finally:
-        await consumer.stop()
-    return seen

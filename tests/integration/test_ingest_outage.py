@@ -4,7 +4,6 @@ recovers by itself, and every event that got a 2xx is on the topic. Runs its own
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import time
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.demo.processes import REPO_ROOT, ServiceProcess
 from services.ingest.apikeys import Scope
@@ -24,6 +22,7 @@ from shared.settings import CommonSettings
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
 from tests.support.smtp_server import free_port
+from tests.support.topic_reader import event_ids_on
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +126,13 @@ async def test_kafka_down_gives_503_then_ingest_recovers_and_nothing_accepted_is
         assert (await post(client)).status_code == 202
 
     assert 503 in answers and answers[-1] == 202
-    on_topic = await _event_ids(broker.bootstrap, sandbox.settings.topics.events, acknowledged)
+    on_topic = await event_ids_on(
+        broker.bootstrap,
+        sandbox.settings.topics.events,
+        acknowledged.issubset,
+        within=60,
+        what="every acknowledged event",
+    )
     assert acknowledged <= on_topic, f"acknowledged but lost: {sorted(acknowledged - on_topic)}"
 
 
@@ -141,23 +146,6 @@ async def _refused(post: Post, client: httpx.AsyncClient) -> httpx.Response | No
 
 async def _accepted(post: Post, client: httpx.AsyncClient) -> bool:
     return (await post(client)).status_code == 202
-
-
-async def _event_ids(bootstrap: str, topic: str, expected: set[str]) -> set[str]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    seen: set[str] = set()
-    try:
-
-        async def all_there() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                seen.update(json.loads(r.value)["event_id"] for r in records)
-            return expected <= seen
-
-        await await_until(all_there, within=60, what="every acknowledged event on the topic")
-    finally:
-        await consumer.stop()
-    return seen
 
 
 async def test_once_the_broker_is_known_down_503s_come_at_once_and_intake_resumes_by_itself(

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.demo.processes import REPO_ROOT, ServiceProcess, running
 from shared.api_keys import Scope
 from shared.key_store import issue_key
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
+from tests.support.topic_reader import event_ids_on
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,11 @@ async def test_excess_requests_are_shed_at_once_and_retrying_clients_all_get_in(
     assert sum(1 for status, _, _ in answers if status == 202) == CLIENTS
 
     expected = {f"ov{n}-{i}" for n in range(CLIENTS) for i in range(BATCH)}
-    assert await _event_ids(sandbox, len(expected)) == expected
+    topic = sandbox.settings.topics.events
+    on_topic = await event_ids_on(
+        sandbox.settings.kafka_bootstrap_servers, topic, lambda seen: len(seen) >= len(expected), what="the events"
+    )
+    assert on_topic == expected
 
 
 HOLD_SECONDS = 10.0
@@ -144,28 +148,6 @@ class HeldRequest:
 
 def _metric(text: str, name: str) -> float:
     return float(next(line for line in text.splitlines() if line.startswith(name + " ")).split()[-1])
-
-
-async def _event_ids(sandbox: Sandbox, count: int) -> set[str]:
-    consumer = AIOKafkaConsumer(
-        sandbox.settings.topics.events,
-        bootstrap_servers=sandbox.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: set[str] = set()
-    try:
-
-        async def all_there() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                seen.update(json.loads(r.value)["event_id"] for r in records)
-            return len(seen) >= count
-
-        await await_until(all_there, within=90, what=f"{count} events on the topic")
-    finally:
-        await consumer.stop()
-    return seen
 
 
 def test_the_overload_bench_runs_and_prints_both_sides(local_stack: None) -> None:
