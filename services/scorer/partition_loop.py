@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.scorer.checkpoint_store import PartitionsLost
 from services.scorer.processor import ScoringProcessor
-from shared.consumer_loop import ASSIGNED, RECORDS
+from shared.consumer_loop import ASSIGNED, BATCH_FAILURES, BATCH_SECONDS, RECORDS
 from shared.kafka import DeadLetterPublisher
+from shared.state_log import StateLog
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class ScorerLoop:
         self._max_events = checkpoint_events
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_backoff_s = retry_backoff_s
+        self._trouble = StateLog(log, f"{self.group_id}: scoring")
         self._consumer_options: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "group_id": self.group_id,
@@ -125,6 +128,14 @@ class ScorerLoop:
             await self._consumer.stop()
 
     async def _step(self, polled: dict[TopicPartition, list[Any]], *, fresh: bool, stop: asyncio.Event) -> None:
+        started = time.perf_counter()
+        await self._fold_and_checkpoint(polled, fresh=fresh, stop=stop)
+        if polled:
+            BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _fold_and_checkpoint(
+        self, polled: dict[TopicPartition, list[Any]], *, fresh: bool, stop: asyncio.Event
+    ) -> None:
         owned = self.processor.epochs
         records = [r for tp, recs in polled.items() if tp in owned for r in recs] if fresh else []
         if not fresh:  # polled across a (re)assignment: read them again from where the fold is
@@ -165,6 +176,7 @@ class ScorerLoop:
             try:
                 result = await step()
                 self.last_error = None
+                self._trouble.healthy()
                 return result
             except PartitionsLost as exc:
                 self.processor.forget(exc.lost)
@@ -172,7 +184,8 @@ class ScorerLoop:
                 return None
             except Exception as exc:  # PostgreSQL or Kafka trouble: memory still holds it, so try again
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("%s: step failed, retrying in %.1fs", self.group_id, backoff)
+                BATCH_FAILURES.labels(self.group_id).inc()
+                self._trouble.failing(self.last_error)  # one line when it starts, a reminder a minute, one when over
                 if stop.is_set():
                     raise
                 await asyncio.sleep(backoff)
