@@ -15,11 +15,8 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
-import matplotlib
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -33,6 +30,7 @@ from services.backtest.model import (
     RuleMeasures,
     ScoreMeasures,
 )
+from shared.svg_plots import figure_svg, new_figure
 
 REPORT_JSON_VERSION = 1
 TABLE_WIDTH = 120
@@ -237,32 +235,13 @@ def report_to_json(report: BacktestReport) -> dict[str, Any]:
     return {"version": REPORT_JSON_VERSION, **body}
 
 
-def _svg(fig: Figure) -> Markup:
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "churnwatch"}):
-        fig.savefig(
-            buffer,
-            format="svg",
-            bbox_inches="tight",
-            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
-        )
-    text = buffer.getvalue()
-    return Markup(text[text.index("<svg") :])  # matplotlib escapes its text; the XML prolog is dropped
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _label(text: str) -> str:
     return text.replace("$", r"\$")  # a literal dollar, not mathtext
 
 
 def _precision_recall_plot(report: BacktestReport) -> Markup:
     rows = [r for r in report.rules if r.rule.severity is None]
-    fig = _figure(8, 1.2 + 0.45 * len(rows))
+    fig = new_figure(8, 1.2 + 0.45 * len(rows))
     ax = fig.subplots()
     ys = list(range(len(rows)))
     ax.barh([y - 0.2 for y in ys], [r.precision or 0 for r in rows], height=0.4, label="precision", color="#3b6ea8")
@@ -273,23 +252,23 @@ def _precision_recall_plot(report: BacktestReport) -> Markup:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", fontsize="small")
-    return _svg(fig)
+    return figure_svg(fig)
 
 
 def _lead_time_plot(report: BacktestReport) -> Markup:
     bins = report.rules[0].lead.histogram
-    fig = _figure(8, 3)
+    fig = new_figure(8, 3)
     ax = fig.subplots()
     ax.bar(range(len(bins)), [b.churners for b in bins], color="#3b6ea8")
     ax.set_xticks(range(len(bins)), [f"{b.from_days}-{b.to_days}" for b in bins], fontsize="small")
     ax.set_xlabel("days from the first alert to the churn")
     ax.set_ylabel("churners")
-    return _svg(fig)
+    return figure_svg(fig)
 
 
 def _alerts_per_week_plot(report: BacktestReport) -> Markup:
     series = report.rules[0].alerts_per_week
-    fig = _figure(8, 3)
+    fig = new_figure(8, 3)
     ax = fig.subplots()
     ax.plot(range(len(series)), [w.alerts for w in series], color="#3b6ea8", drawstyle="steps-mid")
     step = max(1, len(series) // 8)
@@ -297,11 +276,11 @@ def _alerts_per_week_plot(report: BacktestReport) -> Markup:
         range(0, len(series), step), [w.week_start.isoformat() for w in series[::step]], fontsize="small", rotation=30
     )
     ax.set_ylabel("risk alerts per week")
-    return _svg(fig)
+    return figure_svg(fig)
 
 
 def _threshold_plot(score: ScoreMeasures) -> Markup:
-    fig = _figure(8, 3)
+    fig = new_figure(8, 3)
     ax = fig.subplots()
     xs = [t.threshold or 0.0 for t in score.thresholds]
     ax.plot(xs, [t.precision or 0 for t in score.thresholds], marker="o", label="precision", color="#3b6ea8")
@@ -311,7 +290,7 @@ def _threshold_plot(score: ScoreMeasures) -> Markup:
     ax.set_xlabel(_label(f"{score.name}: flagged when {'at or above' if score.higher_is_riskier else 'below'}"))
     ax.set_ylim(0, 1)
     ax.legend(fontsize="small")
-    return _svg(fig)
+    return figure_svg(fig)
 
 
 def render_html(report: BacktestReport, title: str = "Churnwatch backtest") -> str:

@@ -6,16 +6,14 @@ XML prolog is dropped so the SVG sits inside the page. Bands are shaded at the s
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import matplotlib
 from markupsafe import Markup
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
+
+from shared.svg_plots import figure_svg, new_figure
 
 BAND_SHADES = ((0, 40, "#f6d5d5"), (40, 70, "#fbefc9"), (70, 100, "#d9efd9"))
 BAND_COLOURS = {"red": "#c0392b", "yellow": "#c89400", "green": "#2e8b57"}
@@ -37,8 +35,7 @@ def score_history_svg(history: Sequence[dict[str, Any]]) -> Markup | None:
     points = score_points(history)
     if not points:
         return None
-    fig = Figure(figsize=(8, 2.6))
-    FigureCanvasAgg(fig)
+    fig = new_figure(8, 2.6)
     ax = fig.subplots()
     days = [p[0] for p in points]
     for low, high, colour in BAND_SHADES:
@@ -59,18 +56,4 @@ def score_history_svg(history: Sequence[dict[str, Any]]) -> Markup | None:
     ax.grid(axis="y", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return _svg(fig)
-
-
-def _svg(fig: Figure) -> Markup:
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "churnwatch"}):
-        fig.savefig(
-            buffer,
-            format="svg",
-            bbox_inches="tight",
-            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
-        )
-    text = buffer.getvalue()
-    svg = text[text.index("<svg") :]
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="daily health score" class="score-chart" ', 1))
+    return figure_svg(fig, role="img", aria_label="daily health score", class_="score-chart")
