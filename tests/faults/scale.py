@@ -43,8 +43,8 @@ SMALL = Scale(
     slack_429_seconds=4.0,
     smtp_down_seconds=12.0,
     burst_seconds=6.0,
-    # scaled down with the outages: 8 attempts span at most 0.2+0.4+0.8+1+1+1+1 = 5.4 s here, as they span at
-    # most 127 s (63 s on average) at the defaults against the full scale's minutes of outage
+    # scaled down with the outages, so a small run retries about as often per outage as a full one; rows are
+    # given up only after CHURNWATCH_DELIVERY_MAX_AGE_SECONDS (a day), so neither size kills a delivery
     backoff_seconds=0.2,
     backoff_cap_seconds=1.0,
 )
