@@ -11,6 +11,7 @@ order a last checkpoint of the old owner strictly before the new owner's read of
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -48,6 +49,15 @@ _SAVE_OFFSETS = text(
 _LOAD = text(
     "SELECT " + ", ".join(RECORD_COLUMNS) + ", partition FROM account_health"
     " WHERE account_id = ANY(CAST(:ids AS text[]))"
+)
+_SAVE_WATCHES = text(
+    "INSERT INTO scorer_partition_watch (topic, partition, watch)"
+    " SELECT :topic, p, CAST(w AS jsonb) FROM unnest(CAST(:partitions AS int[]), CAST(:watches AS text[])) AS u(p, w)"
+    " ORDER BY p ON CONFLICT (topic, partition) DO UPDATE SET watch = excluded.watch, updated_at = now()"
+)
+_LOAD_WATCHES = text(
+    "SELECT partition, watch FROM scorer_partition_watch"
+    " WHERE topic = :topic AND partition = ANY(CAST(:partitions AS int[]))"
 )
 _PROFILES = text("SELECT account_id, profile FROM account_profiles WHERE account_id = ANY(CAST(:ids AS text[]))")
 _CHANGED_PROFILES = text("SELECT account_id, profile, updated_at FROM account_profiles WHERE updated_at > :since")
@@ -117,6 +127,14 @@ async def load_accounts(session: AsyncSession, ids: Collection[str], grace_days:
     return out
 
 
+async def load_watches(session: AsyncSession, events_topic: str, partitions: Collection[int]) -> dict[int, Any]:
+    """The checkpointed data-quality watches of these events partitions (a partition never watched has none)."""
+    if not partitions:
+        return {}
+    rows = await session.execute(_LOAD_WATCHES, {"topic": events_topic, "partitions": sorted(partitions)})
+    return {int(r.partition): r.watch for r in rows}
+
+
 async def changed_profiles(session: AsyncSession, since: datetime) -> tuple[dict[str, AccountProfile], datetime]:
     """Profiles written since ``since`` (by this or another instance), and the newest stamp seen."""
     newest, out = since, {}
@@ -139,7 +157,8 @@ async def stale_accounts(session: AsyncSession, clocks: Mapping[int, datetime], 
 
 
 async def write_checkpoint(session: AsyncSession, group_id: str, events_topic: str, rows: CheckpointRows) -> None:
-    """One transaction (the caller's): fencing check first, then state, keys, history, signals, clock, offsets."""
+    """One transaction (the caller's): fencing check first, then state, keys, history, signals, clock, watches,
+    offsets."""
     await check_epochs(session, group_id, rows.epochs)
     await store.upsert_profiles(session, rows.profiles)
     await store.save_health(session, rows.health)
@@ -150,6 +169,10 @@ async def write_checkpoint(session: AsyncSession, group_id: str, events_topic: s
     await store.save_score_history(session, rows.history)
     await store.queue_signals(session, rows.signals)
     await store.advance_clock(session, events_topic, rows.clocks)
+    if rows.watches:
+        watches = sorted(rows.watches.items())
+        stored = {"partitions": [p for p, _ in watches], "watches": [json.dumps(w) for _, w in watches]}
+        await session.execute(_SAVE_WATCHES, {"topic": events_topic, **stored})
     if rows.offsets:
         ordered, params = _parts(rows.offsets)
         offsets = [rows.offsets[tp] for tp in ordered]

@@ -85,6 +85,7 @@ def state_to_json(state: AccountState, days: DayCodec = DAYS) -> dict[str, Any]:
         "open": dict(sorted(state.open_tickets.items())) or None,
         "early": dict(sorted(state.early_resolutions.items())) or None,
         "late": state.late_events or None,
+        "src": {n: _opt_date(d) for n, d in sorted(state.sources.items())} or None,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
@@ -110,4 +111,5 @@ def state_from_json(data: dict[str, Any], days: DayCodec = DAYS) -> AccountState
         open_tickets=dict(data.get("open") or {}),
         early_resolutions=dict(data.get("early") or {}),
         late_events=int(data.get("late") or 0),
+        sources={n: _DAY0 + timedelta(days=int(d)) for n, d in (data.get("src") or {}).items()},
     )

@@ -14,14 +14,15 @@ further signals (its open ones stay as they were).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
 from services.scorer.codec import state_from_json, state_to_json
+from services.scorer.data_quality import hold_back, hold_days
 from services.scorer.decode import ScorerEvent
 from services.scorer.detectors import ActiveSignal, Transition, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
@@ -38,6 +39,9 @@ from shared.signals import Band, RiskSignal, Severity, SignalType
 HISTORY_LAYOUTS.check_current(["score", *KNOWN_COMPONENTS], ordered=False)
 _DAY = timedelta(days=1)
 MIN_RISK_OBSERVED_DAYS = 28  # the model was fitted on accounts past their first four weeks
+# Days since a data problem upstream last touched the account, at its close of a day (None: none did); what it
+# holds back is services/scorer/data_quality.py's to decide.
+DataHold = Callable[[AccountState, date], int | None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class DayClose:
     day: date
     health: HealthScore
     risk: RiskReading | None = None
+    held: tuple[SignalType, ...] = ()  # raises held back by a data problem
 
 
 @dataclass(frozen=True)
@@ -130,24 +135,39 @@ def _score(
 
 
 def close_day(
-    account_id: str, record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig
+    account_id: str,
+    record: AccountRecord,
+    day: date,
+    profile: AccountProfile | None,
+    config: ScoringConfig,
+    hold: DataHold | None = None,
 ) -> tuple[DayClose, list[RiskSignal]]:
-    """Score the complete ``day``, estimate its churn risk and decide its signals; the record moves on to it."""
+    """Score the complete ``day``, estimate its churn risk and decide its signals; the record moves on to it.
+    A raise a data problem may cause waits while ``hold`` says one touched the account (``hold_back``): the
+    detectors raise on a change, so a condition that still holds once the problem is over is raised then."""
     scored = _score(record, day, profile, config, complete=True)
     model = config.risk_model
     risk = read_risk(model, record.state, day, profile, config.rules) if model else None
     signals: list[RiskSignal] = []
+    held: tuple[SignalType, ...] = ()
     if not churned_by(record.state, day):
         thresholds = config.scorecards.thresholds
         now = current_conditions(scored.metrics, scored.health, thresholds, scored.before)
+        problem_age = cache(lambda: hold(record.state, day) if hold else None)
+        now, held = hold_back(now, record.active, problem_age, config.rules)
         rules_active: dict[SignalType, ActiveSignal] = {
             k: v for k, v in record.active.items() if k != SignalType.CHURN_RISK
         }
         changes, rules_active = transitions(now, rules_active, day, thresholds.clear_after_days)
         risk_active = record.active.get(SignalType.CHURN_RISK)
         if model and risk and scored.metrics.observed_days >= MIN_RISK_OBSERVED_DAYS:
-            risk_active, change = step_churn_risk(risk_active, risk, model, day)
-            changes += [change] if change else []
+            stepped, change = step_churn_risk(risk_active, risk, model, day)
+            days = hold_days(SignalType.CHURN_RISK, config.rules)
+            if change and not change.recovered and days and (age := problem_age()) is not None and age < days:
+                held += (SignalType.CHURN_RISK,)  # the estimate reads the same gap: it waits as well
+            else:
+                risk_active = stepped
+                changes += [change] if change else []
         record.active = rules_active | ({SignalType.CHURN_RISK: risk_active} if risk_active else {})
         signals = [_signal(account_id, t, day, scored, risk, record.health, profile, config) for t in changes]
     record.history = _trim(record.history, day - timedelta(days=7))
@@ -155,7 +175,7 @@ def close_day(
     record.history[day] = Snapshot(scored.health.score, points)
     record.health = scored.health
     record.closed_on = day
-    return DayClose(day, scored.health, risk), signals
+    return DayClose(day, scored.health, risk, held), signals
 
 
 def _signal(
@@ -189,6 +209,7 @@ def close_days_before(
     config: ScoringConfig,
     closes: list[DayClose],
     signals: list[RiskSignal],
+    hold: DataHold | None = None,
 ) -> None:
     """Close every day before ``day`` not closed yet, from the account's first day with data."""
     if record.closed_on is None:
@@ -196,7 +217,7 @@ def close_days_before(
         record.closed_on = first - _DAY
     on = record.closed_on + _DAY
     while on < day:
-        close, raised = close_day(account_id, record, on, profile, config)
+        close, raised = close_day(account_id, record, on, profile, config, hold)
         closes.append(close)
         signals.extend(raised)
         on += _DAY
@@ -209,20 +230,22 @@ def evaluate_account(
     profile: AccountProfile | None,
     config: ScoringConfig = ScoringConfig(),
     clock: datetime | None = None,
+    hold: DataHold | None = None,
 ) -> Evaluation:
     """Fold ``events`` (in stream order) into ``record``, closing the days they pass; then score the tip.
-    ``clock``: the scorer's event-time clock, which moves an idle account's tip (and closes) forward."""
+    ``clock``: the scorer's event-time clock, which moves an idle account's tip (and closes) forward; ``hold``:
+    see ``close_day``."""
     closes: list[DayClose] = []
     signals: list[RiskSignal] = []
     late = 0
     for e in events:
         if record.state.watermark is not None:
-            close_days_before(account_id, record, e.occurred_at.date(), profile, config, closes, signals)
+            close_days_before(account_id, record, e.occurred_at.date(), profile, config, closes, signals, hold)
         late += not apply_event(record.state, e, config.rules)
     tip = _latest(record.as_of, record.state.watermark, clock if record.state.watermark else None)
     if tip is None:
         return Evaluation(record, [], "", None, late=late)
-    close_days_before(account_id, record, tip.date(), profile, config, closes, signals)
+    close_days_before(account_id, record, tip.date(), profile, config, closes, signals, hold)
     scored = _score(record, tip.date(), profile, config, complete=False)
     record.as_of = tip
     return Evaluation(record, signals, scored.explanation, tip, scored.metrics, late, scored.health, tuple(closes))

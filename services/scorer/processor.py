@@ -47,6 +47,17 @@ PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Days of event ids forg
 SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
 CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints written", ["outcome"])
 RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
+HELD = Counter(
+    "churnwatch_scorer_held_signals_total",
+    "Inactivity and usage-drop raises held back because a data problem upstream may cause them",
+    ["signal_type"],
+)
+DATA_PROBLEM = Gauge(
+    "churnwatch_scorer_data_problem",
+    "1 while a data problem is open in this instance's partitions: a silent source (source:<name>) or far more"
+    " accounts going quiet on one day than usual (accounts:went-quiet)",
+    ["problem"],
+)
 EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
 _PROFILE_MARGIN = timedelta(seconds=10)
 # Events folded between two yields to the event loop. Folding slices in order is folding smaller batches: the
@@ -89,6 +100,7 @@ class ScoringProcessor:
         # True while the outbox may hold rows: at start (a previous run may have left some), after a checkpoint
         # queued signals, and while a publish found a full page. Other steps skip the outbox query.
         self._outbox_pending = True
+        self._shown_problems: set[str] = set()
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.epochs if tp.topic == self._topics.events}
@@ -99,6 +111,8 @@ class ScoringProcessor:
             self.epochs.update(await checkpoint_store.claim_partitions(session, self.group_id, self._owner, tps))
         async with self.sessions() as session:
             stored = await load_offsets(session, self.group_id, tps)
+            events = [tp.partition for tp in tps if tp.topic == self._topics.events]
+            self.resident.watches.load(await checkpoint_store.load_watches(session, self._topics.events, events))
         self.positions.update(stored)
         self._written.update(stored)
         self._outbox_pending = True  # its previous owner may have left queued signals
@@ -157,6 +171,7 @@ class ScoringProcessor:
             EVENTS.labels("duplicate").inc(counts.duplicate)
             EVENTS.labels("too_late").inc(counts.too_late)
             EVENTS.labels("counted").inc(counts.counted)
+            self._count_held()
             await asyncio.sleep(0)  # let the consumer's heartbeat run: a long fold must not cost the group
         for r in records:
             self.positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
@@ -195,6 +210,7 @@ class ScoringProcessor:
             raise
         self.resident.checkpointed()
         self._written.update(offsets)
+        self._show_data_problems()
         CHECKPOINTS.labels("written").inc()
         for s in rows.signals:
             SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
@@ -203,6 +219,19 @@ class ScoringProcessor:
         RESIDENT.set(len(self.resident.accounts))
         await self._refresh_profiles()
         return True
+
+    def _count_held(self) -> None:
+        for signal_type, n in self.resident.held.items():
+            HELD.labels(signal_type).inc(n)
+        self.resident.held.clear()
+
+    def _show_data_problems(self) -> None:
+        now = self.resident.watches.open_problems()
+        for gone in self._shown_problems - now:
+            DATA_PROBLEM.remove(gone)
+        for problem in now:
+            DATA_PROBLEM.labels(problem).set(1)
+        self._shown_problems = now
 
     async def _refresh_profiles(self) -> None:
         """Profiles another instance consumed (the accounts topic's partitions need not line up with events')."""
@@ -235,6 +264,7 @@ class ScoringProcessor:
             return 0
         await self._make_resident(dict(due))
         self.resident.sweep({a: clocks[p] for a, p in due.items()})
+        self._count_held()
         await self.checkpoint()
         SWEPT.inc(len(due))
         return len(due)

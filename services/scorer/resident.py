@@ -25,6 +25,8 @@ from services.scorer import dedup
 from services.scorer.decode import ScorerEvent
 from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account, record_to_row
 from services.scorer.scoring import HealthScore
+from services.scorer.watches import PartitionWatches
+from services.scorer.windows import AccountState
 from shared.accounts import AccountProfile
 from shared.signals import RiskSignal
 
@@ -55,6 +57,7 @@ class CheckpointRows:
     signals: list[RiskSignal]
     profiles: dict[str, dict[str, Any]]
     clocks: dict[int, datetime]
+    watches: dict[int, dict[str, Any]] = field(default_factory=dict)  # events partition -> its stored watch
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class Pending:
     signals: list[RiskSignal] = field(default_factory=list)
     profiles: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # -> (accounts partition, json)
     clocks: dict[int, datetime] = field(default_factory=dict)
+    watches: set[int] = field(default_factory=set)  # partitions whose data-quality watch moved
     events: int = 0
 
     def under(self, newer: Pending) -> Pending:
@@ -97,6 +101,7 @@ class Pending:
         self.profiles.update(newer.profiles)
         for p, at in newer.clocks.items():
             self.clocks[p] = max(at, self.clocks.get(p, at))
+        self.watches |= newer.watches
         self.events += newer.events
         return self
 
@@ -130,6 +135,8 @@ class ResidentAccounts:
         self.pending = Pending()
         self._in_flight = Pending()
         self.closes = 0  # day closes decided so far (for measures)
+        self.watches = PartitionWatches(config.rules, config.scorecards.thresholds.inactivity_days)
+        self.held: dict[str, int] = defaultdict(int)  # signal type -> raises held back by a data problem, so far
 
     def missing(self, ids: Iterable[str]) -> list[str]:
         return [a for a in dict.fromkeys(ids) if a not in self.accounts]
@@ -154,12 +161,16 @@ class ResidentAccounts:
         to_fold, added = dedup.first_sightings((e for e, _ in events), known, watermarks, self.config.rules)
         for key, ids in added.items():
             self.pending.seen_keys[key].extend(ids)
+        self.pending.signals += self.watches.observe(to_fold, self._partition_of, self._state_of)
+        self.pending.watches.update(r.partition for r in batch.values() if r.partition is not None)
         by_account: dict[str, list[ScorerEvent]] = defaultdict(list)
         for e in to_fold:
             by_account[e.account_id].append(e)
         late = 0
         for a, evs in by_account.items():
-            ev = evaluate_account(a, batch[a].record, evs, self.profiles.get(a), self.config)
+            r = batch[a]
+            hold = self.watches.hold_for(r.partition)
+            ev = evaluate_account(a, r.record, evs, self.profiles.get(a), self.config, hold=hold)
             late += ev.late
             self._note(a, ev)
         clocks = self.pending.clocks
@@ -174,7 +185,17 @@ class ResidentAccounts:
         """Close the days of idle resident accounts up to their partition's clock."""
         for a, clock in due.items():
             r = self._touch(a, None)
-            self._note(a, evaluate_account(a, r.record, (), self.profiles.get(a), self.config, clock=clock))
+            if r.partition is not None:
+                self.pending.signals += self.watches.advance(r.partition, clock.toordinal())
+                self.pending.watches.add(r.partition)
+            hold = self.watches.hold_for(r.partition)
+            self._note(a, evaluate_account(a, r.record, (), self.profiles.get(a), self.config, clock, hold))
+
+    def _partition_of(self, account_id: str) -> int | None:
+        return self.accounts[account_id].partition
+
+    def _state_of(self, account_id: str) -> AccountState:
+        return self.accounts[account_id].record.state
 
     def _touch(self, account_id: str, partition: int | None) -> Resident:
         r = self.accounts.pop(account_id)
@@ -185,6 +206,9 @@ class ResidentAccounts:
 
     def _note(self, account_id: str, ev: Evaluation) -> None:
         self.closes += len(ev.closes)
+        for c in ev.closes:
+            for t in c.held:
+                self.held[t.value] += 1
         risk = next((c.risk for c in reversed(ev.closes) if c.risk), None)
         tip = _Tip(ev.health, ev.explanation, risk.probability if risk else None, risk.explanation if risk else None)
         old = self.pending.dirty.get(account_id)
@@ -222,6 +246,7 @@ class ResidentAccounts:
             signals=p.signals,
             profiles={a: body for a, (_, body) in p.profiles.items()},
             clocks=p.clocks,
+            watches=self.watches.stored(p.watches),
         )
 
     def restore(self) -> None:
@@ -235,7 +260,7 @@ class ResidentAccounts:
     @property
     def dirty(self) -> bool:
         p = self.pending
-        return bool(p.dirty or p.history or p.seen_keys or p.signals or p.profiles or p.clocks)
+        return bool(p.dirty or p.history or p.seen_keys or p.signals or p.profiles or p.clocks or p.watches)
 
     def drop_partitions(self, events_partitions: Collection[int], accounts_partitions: Collection[int]) -> None:
         """Forget the partitions' accounts and their unwritten changes (revoked after a checkpoint, or lost)."""
@@ -249,6 +274,8 @@ class ResidentAccounts:
         p.signals = [s for s in p.signals if s.account_id not in gone]
         p.profiles = {a: v for a, v in p.profiles.items() if v[0] not in accounts_partitions}
         p.clocks = {q: at for q, at in p.clocks.items() if q not in events_partitions}
+        p.watches -= set(events_partitions)
+        self.watches.drop(events_partitions)
 
     def evict(self) -> int:
         """Drop the coldest clean accounts beyond the budget (down to 90% of it); returns how many went."""

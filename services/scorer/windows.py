@@ -94,6 +94,7 @@ class AccountState:
     open_tickets: dict[str, int] = field(default_factory=dict)  # ticket hash -> opened minute
     early_resolutions: dict[str, int] = field(default_factory=dict)  # resolved before its opening arrived
     late_events: int = 0
+    sources: dict[str, date] = field(default_factory=dict)  # source -> the latest day it sent for the account
 
     def bucket(self, day: date) -> DayBucket:
         found = self.days.get(day)
@@ -146,6 +147,8 @@ def apply_event(state: AccountState, event: ScorerEvent, rules: WindowRules = DE
     wm_day = wm.date()
     day = state.bucket(on)
     in_current = (wm_day - on).days < rules.current_days
+    if event.source is not None and on > state.sources.get(event.source, date.min):
+        state.sources[event.source] = on
     if event.user_id and in_current:
         day.users |= 1 << hash_bit(event.user_id, USER_BITS)
     # by tag: the msgspec record (the scorer's decoder) and the pydantic model (the schema) fold alike

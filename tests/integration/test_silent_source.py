@@ -1,0 +1,130 @@
+"""A source that goes silent is a data problem for the operators, not a churn warning for the CSMs.
+
+Fifty days of a small base through the real scorer and alerter: most accounts send from "web", some only from
+"mobile", some from both. "mobile" sends nothing for ten days (an SDK broken in a release) and then comes back;
+one web account stops for good on its own. The operators' Slack channel gets the data problem's notice (and its
+end), exactly once although every partition sees it; no inactivity or usage-drop alert opens for an account the
+silent source touches; the lone churner's inactivity alert opens as usual; the scorer counts what it held back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+from sqlalchemy import text
+
+from services.demo.backtest_run import wait_until_scored
+from services.demo.processes import running
+from tests.integration.conftest import Sandbox
+from tests.support.alerter import alerter_env
+from tests.support.polling import await_until
+from tests.support.slack_server import SlackWebhookServer
+from tests.support.smtp_server import SmtpServer, free_port
+
+pytestmark = pytest.mark.integration
+
+DAYS = 50
+OUTAGE = range(30, 40)  # days on which "mobile" sends nothing
+CHURNER = "web-0"  # stops on day 30, alone
+MOBILE_PER_PARTITION = 3  # so that each partition's "mobile" usually sends enough to be watched (>= 20 a day)
+
+
+def _accounts(partitions: int) -> dict[str, tuple[str, ...]]:
+    """30 web accounts, and per partition three mobile-only and two web+mobile accounts."""
+    out: dict[str, tuple[str, ...]] = {f"web-{i}": ("web",) for i in range(30)}
+    for prefix, sources, per in (("mobile", ("mobile",), MOBILE_PER_PARTITION), ("both", ("web", "mobile"), 2)):
+        taken = dict.fromkeys(range(partitions), 0)
+        n = 0
+        while min(taken.values()) < per:
+            name = f"{prefix}-{n}"
+            p = (murmur2(name.encode()) & 0x7FFFFFFF) % partitions
+            if taken[p] < per:
+                out[name], taken[p] = sources, taken[p] + 1
+            n += 1
+    return out
+
+
+def _events(start: datetime, accounts: dict[str, tuple[str, ...]]) -> list[tuple[datetime, str, bytes]]:
+    out = []
+    for day in range(DAYS):
+        for account, sources in accounts.items():
+            if account == CHURNER and day >= OUTAGE.start:
+                continue
+            for source in sources:
+                if source == "mobile" and day in OUTAGE:
+                    continue
+                for n in range(8):
+                    at = start + timedelta(days=day, hours=8 + n, minutes=len(account))
+                    body = {"kind": "usage", "action": "login", "event_id": f"{account}-{source}-{day}-{n}"}
+                    body |= {"account_id": account, "user_id": f"{account}-u{n % 4}", "source": source}
+                    out.append((at, account, json.dumps(body | {"occurred_at": at.isoformat()}).encode()))
+    return sorted(out)
+
+
+async def _produce(sandbox: Sandbox, events: list[tuple[datetime, str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=sandbox.settings.kafka_bootstrap_servers, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        sent = [await producer.send(sandbox.settings.topics.events, body, key=a.encode()) for _, a, body in events]
+        for f in sent:
+            await f
+    finally:
+        await producer.stop()
+
+
+async def _alerts(sandbox: Sandbox) -> list[tuple[str, str, str]]:
+    async with sandbox.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT account_id, signal_type, state FROM alerts ORDER BY id"))
+        return [(r.account_id, r.signal_type, r.state) for r in rows]
+
+
+async def test_a_silent_source_is_one_ops_notice_and_no_csm_alert(
+    sandbox: Sandbox, slack: SlackWebhookServer, smtp: SmtpServer
+) -> None:
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
+    accounts = _accounts(sandbox.settings.events_partitions)
+    scorer_port, alerter_port = free_port(), free_port()
+    hooks = {c: slack.url_for(c) for c in ("csm", "support", "ops")}
+    env = alerter_env(sandbox, slack, smtp, alerter_port, CHURNWATCH_SLACK_WEBHOOKS=json.dumps(hooks))
+    env |= {"CHURNWATCH_NOTIFY_MAX_AGE_SECONDS": str(60 * 86400), "CHURNWATCH_MIN_RULE_LIFT": "0"}
+    with running({"scorer": scorer_port, "alerter": alerter_port}, env):
+        await _produce(sandbox, _events(start, accounts))
+        await wait_until_scored(sandbox.settings, within=240, every=0.5)
+
+        async def settled() -> bool:
+            kinds = {(a, t, s) for a, t, s in await _alerts(sandbox)}
+            return ("source:mobile", "data_quality", "resolved") in kinds and any(a == CHURNER for a, _, _ in kinds)
+
+        await await_until(settled, within=120, what="the data problem's notice and end, and the churner's alert")
+        await await_until(lambda: _at_least(_ops_messages(slack), 1), within=60, what="the ops channel's message")
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{scorer_port}/metrics")).text
+
+    alerts = await _alerts(sandbox)
+    assert [a for a in alerts if a[1] == "data_quality"] == [("source:mobile", "data_quality", "resolved")]
+    touched = {a for a, sources in accounts.items() if "mobile" in sources}
+    caused = [a for a in alerts if a[0] in touched]
+    assert caused == [], f"alerts the silent source caused reached CSMs: {caused}"
+    assert any(a[:2] == (CHURNER, "inactivity") for a in alerts), "a lone churner going quiet still alerts"
+    ops = " ".join(str(m.get("text")) for m in slack.messages("ops"))
+    # the problem and its end, once between three partitions (a replay this fast sends both in one message)
+    assert ops.count("Warning: data quality on source:mobile") == 1, ops
+    assert ops.count("Resolved: data quality on source:mobile") == 1, ops
+    assert not any("mobile" in str(m.get("text")) for m in slack.messages("csm"))
+    held = re.findall(r'^churnwatch_scorer_held_signals_total\{signal_type="inactivity"\} ([0-9.e+]+)$', metrics, re.M)
+    assert held and float(held[0]) > 0, "the scorer counts the raises it held back"
+
+
+async def _ops_messages(slack: SlackWebhookServer) -> int:
+    return len(slack.messages("ops"))
+
+
+async def _at_least(count: Awaitable[int], n: int) -> bool:
+    return await count >= n
