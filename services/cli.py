@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     from services.console import cli as console_cli
 
     console_cli.add_parser(sub)
+    from services.scorer import data_problems_cli
+
+    data_problems_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "alembic.runtime.plugins", "aiokafka"):  # their INFO lines bury the alerts
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         return calibrate_cli.run(args)
     if args.command == "console-user":
         return console_cli.run(args)
+    if args.command == "data-problem":
+        return data_problems_cli.run(args)
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "simulate":

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.alerter import store
 from services.alerter.compose import NoticeComposer
+from services.alerter.delivery_delay import delivery_delay
 from services.alerter.grouping import MAX_GROUP
 from services.alerter.notifiers import Notifier
 from services.alerter.outage import OutageLog
@@ -46,6 +47,20 @@ LATENCY = Histogram(
     "From outbox row committed to delivered",
     ["channel"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
+# 0.5 s to a day; 300 s is a bound because ChurnwatchAlertDeliveriesSlow fires on a p95 above it
+DELAY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
+EVENT_TO_DELIVERY = Histogram(
+    "churnwatch_alerter_event_to_delivery_seconds",
+    "From the event time of the signal that caused a notice to the notice sent (reminders and digests not counted)",
+    ["channel"],
+    buckets=DELAY_BUCKETS,
+)
+SIGNAL_TO_DELIVERY = Histogram(
+    "churnwatch_alerter_signal_to_delivery_seconds",
+    "From the alerter receiving a signal to the notice it caused sent (reminders and digests not counted)",
+    ["channel"],
+    buckets=DELAY_BUCKETS,
 )
 
 
@@ -140,6 +155,18 @@ class DeliveryWorker:
             return {"status": "dead", "last_error": f"{type(exc).__name__}: {exc}"}
         now = self._clock()
         DELIVERIES.labels(channel.value, "sent").inc(len(rows))
-        for r in rows:
-            LATENCY.labels(channel.value).observe(max(0.0, (now - r.created_at).total_seconds()))
+        observe_sent(channel, rows, now)
         return {"status": "sent", "sent_at": now, "last_error": None}
+
+
+def observe_sent(channel: Channel, rows: Sequence[Any], sent_at: datetime) -> None:
+    """The delay metrics of one message's rows, sent at ``sent_at``."""
+    for r in rows:
+        LATENCY.labels(channel.value).observe(max(0.0, (sent_at - r.created_at).total_seconds()))
+        delay = delivery_delay(r, sent_at)
+        if delay is None:
+            continue
+        if delay.since_event is not None:
+            EVENT_TO_DELIVERY.labels(channel.value).observe(delay.since_event)
+        if delay.since_received is not None:
+            SIGNAL_TO_DELIVERY.labels(channel.value).observe(delay.since_received)

@@ -7,7 +7,7 @@ account id, so pages never overlap) and pages by offset with the total count of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import Date, asc, case, cast, desc, func, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.scorer import data_problems
 from services.scorer.tables import account_health, account_profiles, score_history
 from shared.accounts import TouchTier
 from shared.signals import Band, SignalType
@@ -270,5 +271,18 @@ def health_router(sessions: async_sessionmaker[AsyncSession]) -> APIRouter:
     async def get_portfolio(csm: Annotated[str | None, Query(max_length=320)] = None) -> dict[str, Any]:
         async with sessions() as session:
             return await portfolio(session, csm)
+
+    return router
+
+
+def data_problems_router(sessions: async_sessionmaker[AsyncSession], events_topic: str) -> APIRouter:
+    router = APIRouter(tags=["data quality"])
+
+    @router.get("/v1/data-problems")
+    async def get_data_problems() -> dict[str, Any]:
+        """Data problems open now (a silent source, a quiet-day spike), and whether a person released them."""
+        async with sessions() as session:
+            found = await data_problems.open_problems(session, events_topic)
+        return {"problems": [asdict(p) for p in found]}
 
     return router

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI
 from prometheus_client import Gauge
 
-from services.scorer.api import health_router
+from services.scorer.api import data_problems_router, health_router
 from services.scorer.evaluate import ScoringConfig
 from services.scorer.partition_loop import ScorerLoop
 from services.scorer.processor import ScoringProcessor
@@ -108,5 +108,7 @@ def create_app(settings: ScorerSettings | None = None) -> FastAPI:
     )
     # the account list and health carry ARR, CSM emails and scores: reads need a read key or the console's token
     app.state.key_auth = KeyAuth.for_service(settings, engine)
-    app.include_router(health_router(sessions), dependencies=[Depends(require_scope(Scope.READ))])
+    reader = [Depends(require_scope(Scope.READ))]
+    app.include_router(health_router(sessions), dependencies=reader)
+    app.include_router(data_problems_router(sessions, settings.topics.events), dependencies=reader)
     return app

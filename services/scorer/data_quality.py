@@ -189,7 +189,8 @@ class PartitionWatch:
     verdicts: dict[int, DataQualityDay] = field(default_factory=dict)
     closed_through: int | None = None
     lookback_days: int = 35  # verdicts kept for holds: the longest hold window (``longest_hold``)
-    raised: set[str] = field(default_factory=set)  # the data problems open after the last closed day
+    raised: dict[str, int] = field(default_factory=dict)  # the data problems open after the last closed day -> since
+    released: frozenset[tuple[str, int]] = frozenset()  # (problem, its first day) a person released: not stored here
 
     @property
     def day_in_progress(self) -> int | None:
@@ -234,9 +235,24 @@ class PartitionWatch:
         quiet_on = None if last_active is None else last_active + self.inactivity_days + 1
         for d in range(day, day - lookback, -1):
             v = self.verdicts.get(d)
-            if v is not None and (not v.silent.isdisjoint(sources) or (v.spike is not None and d == quiet_on)):
+            if v is None:
+                continue
+            if any(not self._released(SOURCE_PREFIX + s, d) for s in v.silent & sources):
+                return day - d
+            if v.spike is not None and d == quiet_on and (QUIET_SPIKE, d) not in self.released:
                 return day - d
         return None
+
+    def _released(self, subject: str, day: int) -> bool:
+        """Whether the silence of ``subject`` on ``day`` belongs to a problem a person released: the run of
+        silent days it is part of started on a day named in ``released``."""
+        if not self.released:
+            return False
+        name = subject.removeprefix(SOURCE_PREFIX)
+        start = day
+        while (v := self.verdicts.get(start - 1)) is not None and name in v.silent:
+            start -= 1
+        return (subject, start) in self.released
 
     def _close(self, day: int) -> DataQualityDay:
         gone_quiet = self.active_on.get(day - self.inactivity_days - 1, 0)
@@ -257,8 +273,8 @@ class PartitionWatch:
         if (spike := verdict.spike) is not None:
             now[QUIET_SPIKE] = {"accounts_went_quiet": float(spike.went_quiet), "active_accounts": float(spike.active)}
         started = [DataQualityChange(s, verdict.day, False, e) for s, e in now.items() if s not in self.raised]
-        ended = [DataQualityChange(s, verdict.day, True, {}) for s in sorted(self.raised - now.keys())]
-        self.raised = set(now)
+        ended = [DataQualityChange(s, verdict.day, True, {}) for s in sorted(self.raised.keys() - now.keys())]
+        self.raised = {s: self.raised.get(s, verdict.day) for s in now}
         return started + ended
 
     def _prune(self, to_day: int) -> None:

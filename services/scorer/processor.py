@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scorer import checkpoint_store, store
 from services.scorer.checkpoint_store import PartitionsLost
+from services.scorer.data_problem_edge import DataProblemEdge
 from services.scorer.decode import ScorerEvent, decode_scorer_event
 from services.scorer.evaluate import ScoringConfig
 from services.scorer.resident import ResidentAccounts
@@ -47,17 +48,6 @@ PRUNED = Counter("churnwatch_scorer_dedup_pruned_total", "Days of event ids forg
 SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-evaluated by the clock sweep")
 CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints written", ["outcome"])
 RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
-HELD = Counter(
-    "churnwatch_scorer_held_signals_total",
-    "Inactivity and usage-drop raises held back because a data problem upstream may cause them",
-    ["signal_type"],
-)
-DATA_PROBLEM = Gauge(
-    "churnwatch_scorer_data_problem",
-    "1 while a data problem is open in this instance's partitions: a silent source (source:<name>) or far more"
-    " accounts going quiet on one day than usual (accounts:went-quiet)",
-    ["problem"],
-)
 EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
 _PROFILE_MARGIN = timedelta(seconds=10)
 # Events folded between two yields to the event loop. Folding slices in order is folding smaller batches: the
@@ -100,7 +90,7 @@ class ScoringProcessor:
         # True while the outbox may hold rows: at start (a previous run may have left some), after a checkpoint
         # queued signals, and while a publish found a full page. Other steps skip the outbox query.
         self._outbox_pending = True
-        self._shown_problems: set[str] = set()
+        self.data_problems = DataProblemEdge(self.resident, sessions)
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.epochs if tp.topic == self._topics.events}
@@ -171,7 +161,7 @@ class ScoringProcessor:
             EVENTS.labels("duplicate").inc(counts.duplicate)
             EVENTS.labels("too_late").inc(counts.too_late)
             EVENTS.labels("counted").inc(counts.counted)
-            self._count_held()
+            self.data_problems.count_held()
             await asyncio.sleep(0)  # let the consumer's heartbeat run: a long fold must not cost the group
         for r in records:
             self.positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
@@ -210,7 +200,7 @@ class ScoringProcessor:
             raise
         self.resident.checkpointed()
         self._written.update(offsets)
-        self._show_data_problems()
+        self.data_problems.show_open()
         CHECKPOINTS.labels("written").inc()
         for s in rows.signals:
             SIGNALS.labels(s.signal_type.value, str(s.recovered).lower()).inc()
@@ -218,20 +208,8 @@ class ScoringProcessor:
         EVICTED.inc(self.resident.evict())
         RESIDENT.set(len(self.resident.accounts))
         await self._refresh_profiles()
+        await self.data_problems.refresh_releases()
         return True
-
-    def _count_held(self) -> None:
-        for signal_type, n in self.resident.held.items():
-            HELD.labels(signal_type).inc(n)
-        self.resident.held.clear()
-
-    def _show_data_problems(self) -> None:
-        now = self.resident.watches.open_problems()
-        for gone in self._shown_problems - now:
-            DATA_PROBLEM.remove(gone)
-        for problem in now:
-            DATA_PROBLEM.labels(problem).set(1)
-        self._shown_problems = now
 
     async def _refresh_profiles(self) -> None:
         """Profiles another instance consumed (the accounts topic's partitions need not line up with events')."""
@@ -264,7 +242,7 @@ class ScoringProcessor:
             return 0
         await self._make_resident(dict(due))
         self.resident.sweep({a: clocks[p] for a, p in due.items()})
-        self._count_held()
+        self.data_problems.count_held()
         await self.checkpoint()
         SWEPT.inc(len(due))
         return len(due)
@@ -299,6 +277,7 @@ class ScoringProcessor:
 
     async def on_idle(self) -> None:
         await self.publish_outbox()
+        await self.data_problems.refresh_releases()
         await self._maybe_sweep(caught_up=True)
 
     async def publish_outbox(self, limit: int = 1000) -> int:

@@ -24,7 +24,7 @@ def watch_to_json(w: PartitionWatch) -> dict[str, Any]:
             str(d): {"silent": sorted(v.silent), "spike": [v.spike.went_quiet, v.spike.active] if v.spike else None}
             for d, v in sorted(w.verdicts.items())
         },
-        "raised": sorted(w.raised),
+        "raised": dict(sorted(w.raised.items())),
     }
 
 
@@ -45,7 +45,7 @@ def watch_from_json(data: dict[str, Any], watch: PartitionWatch | None = None) -
         day = int(d)
         spike = QuietDay(day, int(v["spike"][0]), int(v["spike"][1])) if v.get("spike") else None
         w.verdicts[day] = DataQualityDay(day, frozenset(v.get("silent", ())), spike)
-    w.raised = set(data.get("raised", ()))
+    w.raised = {s: int(since) for s, since in data.get("raised", {}).items()}
     return w
 
 

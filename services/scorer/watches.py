@@ -31,6 +31,7 @@ class PartitionWatches:
         self._rules = rules
         self._inactivity_days = inactivity_days
         self.by_partition: dict[int, PartitionWatch] = {}
+        self.released: frozenset[tuple[str, int]] = frozenset()  # (problem, first day) a person released
 
     def of(self, partition: int) -> PartitionWatch:
         found = self.by_partition.get(partition)
@@ -39,7 +40,8 @@ class PartitionWatches:
         return found
 
     def _fresh(self) -> PartitionWatch:
-        return PartitionWatch(inactivity_days=self._inactivity_days, lookback_days=longest_hold(self._rules))
+        lookback = longest_hold(self._rules)
+        return PartitionWatch(inactivity_days=self._inactivity_days, lookback_days=lookback, released=self.released)
 
     def load(self, stored: Mapping[int, dict[str, Any]]) -> None:
         """Watches read from their checkpointed rows (a newly assigned partition's)."""
@@ -103,4 +105,10 @@ class PartitionWatches:
 
     def open_problems(self) -> set[str]:
         """The data problems open in these partitions ("source:<name>", or the quiet-day spike)."""
-        return set().union(*(w.raised for w in self.by_partition.values()))
+        return set().union(*(w.raised.keys() for w in self.by_partition.values()))
+
+    def release(self, released: frozenset[tuple[str, int]]) -> None:
+        """The problems people released (read from PostgreSQL): their holds end at the next day close."""
+        self.released = released
+        for w in self.by_partition.values():
+            w.released = released

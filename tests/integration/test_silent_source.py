@@ -10,7 +10,10 @@ silent source touches; the lone churner's inactivity alert opens as usual; the s
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
@@ -21,10 +24,11 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import text
 
 from services.demo.backtest_run import wait_until_scored
-from services.demo.processes import running
+from services.demo.processes import REPO_ROOT, running
 from tests.integration.conftest import Sandbox
 from tests.support.alerter import alerter_env
 from tests.support.polling import await_until
+from tests.support.read_access import READER
 from tests.support.slack_server import SlackWebhookServer
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -51,14 +55,16 @@ def _accounts(partitions: int) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _events(start: datetime, accounts: dict[str, tuple[str, ...]]) -> list[tuple[datetime, str, bytes]]:
+def _events(
+    start: datetime, accounts: dict[str, tuple[str, ...]], outage: range = OUTAGE, days: range = range(DAYS)
+) -> list[tuple[datetime, str, bytes]]:
     out = []
-    for day in range(DAYS):
+    for day in days:
         for account, sources in accounts.items():
             if account == CHURNER and day >= OUTAGE.start:
                 continue
             for source in sources:
-                if source == "mobile" and day in OUTAGE:
+                if source == "mobile" and day in outage:
                     continue
                 for n in range(8):
                     at = start + timedelta(days=day, hours=8 + n, minutes=len(account))
@@ -88,13 +94,10 @@ async def _alerts(sandbox: Sandbox) -> list[tuple[str, str, str]]:
 async def test_a_silent_source_is_one_ops_notice_and_no_csm_alert(
     sandbox: Sandbox, slack: SlackWebhookServer, smtp: SmtpServer
 ) -> None:
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
+    start = _today() - timedelta(days=DAYS - 1)
     accounts = _accounts(sandbox.settings.events_partitions)
     scorer_port, alerter_port = free_port(), free_port()
-    hooks = {c: slack.url_for(c) for c in ("csm", "support", "ops")}
-    env = alerter_env(sandbox, slack, smtp, alerter_port, CHURNWATCH_SLACK_WEBHOOKS=json.dumps(hooks))
-    env |= {"CHURNWATCH_NOTIFY_MAX_AGE_SECONDS": str(60 * 86400), "CHURNWATCH_MIN_RULE_LIFT": "0"}
-    with running({"scorer": scorer_port, "alerter": alerter_port}, env):
+    with running({"scorer": scorer_port, "alerter": alerter_port}, _env(sandbox, slack, smtp, alerter_port)):
         await _produce(sandbox, _events(start, accounts))
         await wait_until_scored(sandbox.settings, within=240, every=0.5)
 
@@ -120,6 +123,79 @@ async def test_a_silent_source_is_one_ops_notice_and_no_csm_alert(
     assert not any("mobile" in str(m.get("text")) for m in slack.messages("csm"))
     held = re.findall(r'^churnwatch_scorer_held_signals_total\{signal_type="inactivity"\} ([0-9.e+]+)$', metrics, re.M)
     assert held and float(held[0]) > 0, "the scorer counts the raises it held back"
+
+
+def _today() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _env(sandbox: Sandbox, slack: SlackWebhookServer, smtp: SmtpServer, alerter_port: int) -> dict[str, str]:
+    hooks = {c: slack.url_for(c) for c in ("csm", "support", "ops")}
+    env = alerter_env(sandbox, slack, smtp, alerter_port, CHURNWATCH_SLACK_WEBHOOKS=json.dumps(hooks))
+    return env | {"CHURNWATCH_NOTIFY_MAX_AGE_SECONDS": str(60 * 86400), "CHURNWATCH_MIN_RULE_LIFT": "0"}
+
+
+async def test_a_person_releases_a_data_problem_and_its_held_alerts_go_out(
+    sandbox: Sandbox, slack: SlackWebhookServer, smtp: SmtpServer
+) -> None:
+    """ "mobile" stops twelve days before today and stays silent: it is listed as open and held; once a person
+    releases it (the app was retired, say), the mobile accounts' inactivity opens at their next day close."""
+    start = _today() - timedelta(days=DAYS)
+    accounts = _accounts(sandbox.settings.events_partitions)
+    mobile = {a for a, sources in accounts.items() if sources == ("mobile",)}
+    ongoing = range(DAYS - 12, DAYS + 1)
+    scorer_port, alerter_port = free_port(), free_port()
+    scorer = f"http://127.0.0.1:{scorer_port}"
+    with running({"scorer": scorer_port, "alerter": alerter_port}, _env(sandbox, slack, smtp, alerter_port)):
+        await _produce(sandbox, _events(start, accounts, outage=ongoing))  # up to yesterday
+        await wait_until_scored(sandbox.settings, within=240, every=0.5)
+        async with httpx.AsyncClient(base_url=scorer, headers=READER) as client:
+            listed = (await client.get("/v1/data-problems")).json()["problems"]
+            assert [(p["problem"], p["since"], p["released_by"]) for p in listed] == [
+                ("source:mobile", (start + timedelta(days=ongoing.start)).date().isoformat(), None)
+            ]
+            assert not [a for a in await _alerts(sandbox) if a[0] in mobile], "held while the problem is open"
+
+            done = _cli(sandbox, "data-problem", "release", "source:mobile", "--by", "ops@example.com")
+            assert done.returncode == 0 and "released source:mobile" in done.stdout, done.stdout + done.stderr
+            listed = (await client.get("/v1/data-problems")).json()["problems"]
+            assert listed[0]["released_by"] == "ops@example.com"
+            await await_until(
+                lambda: _metric(client, "churnwatch_scorer_data_problem_releases"),
+                within=30,
+                what="the scorer reading the release",
+            )
+
+            await _produce(sandbox, _events(start, accounts, outage=ongoing, days=range(DAYS, DAYS + 1)))  # today
+
+            async def released_alerts() -> set[str]:
+                return {a for a, t, _ in await _alerts(sandbox) if a in mobile and t == "inactivity"}
+
+            await await_until(
+                lambda: _equal(released_alerts(), mobile), within=120, what="the released inactivity alerts"
+            )
+    again = _cli(sandbox, "data-problem", "release", "source:nothing", "--by", "ops@example.com")
+    assert again.returncode == 1 and "no open data problem 'source:nothing'" in again.stderr
+
+
+def _cli(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **sandbox.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def _metric(client: httpx.AsyncClient, name: str) -> float:
+    found = re.findall(rf"^{name} ([0-9.e+]+)$", (await client.get("/metrics")).text, re.M)
+    return float(found[0]) if found else 0.0
+
+
+async def _equal(found: Awaitable[set[str]], wanted: set[str]) -> bool:
+    return await found == wanted
 
 
 async def _ops_messages(slack: SlackWebhookServer) -> int:

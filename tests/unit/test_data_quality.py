@@ -198,7 +198,7 @@ def test_the_stored_watch_reads_back_the_same() -> None:
     watch = _busy_partition(45, outage=("mobile", 35, 44)).watch
     stored = json.loads(json.dumps(watch_to_json(watch)))
     back = watch_from_json(stored)
-    assert back == watch and back.raised == {"source:mobile"}
+    assert back == watch and back.raised == {"source:mobile": 35}
     assert watch_from_json({"v": 0}) == PartitionWatch()  # a row without fields: a fresh watch
     with pytest.raises(ValueError, match="newer"):
         watch_from_json({"v": 99})
