@@ -20,6 +20,7 @@ PURE = [
     "services.alerter.links",
     "services.alerter.outgoing",
     "services.alerter.pacing",
+    "services.alerter.delivery_delay",
     "services.alerter.compose",
 ]
 IO_CLIENTS = ("sqlalchemy", "httpx", "aiosmtplib", "aiokafka", "asyncpg")
