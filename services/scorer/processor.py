@@ -2,7 +2,8 @@
 to PostgreSQL with the consumed offsets, claim and release partitions, sweep idle accounts, publish signals.
 
 Each polled batch is folded in memory (``fold``); a checkpoint (``checkpoint``, driven by the loop every
-``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS`` or ``CHURNWATCH_CHECKPOINT_EVENTS``) writes the changed accounts, their
+``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS`` or ``CHURNWATCH_CHECKPOINT_EVENTS``, and at once when live traffic
+raised signals, which are then published without waiting out the interval) writes the changed accounts, their
 new event keys, score history, queued signals, profiles, partition clocks and the next offsets in one
 transaction, fenced by the partitions' epochs (``checkpoint_store``). A crash loses only what came after the
 last checkpoint, and the restart reads it again from the stored offsets: the same records give the same state
@@ -50,6 +51,10 @@ CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints writte
 RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
 EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
 _PROFILE_MARGIN = timedelta(seconds=10)
+# Signals about the last two days (live traffic, not a replay) are checkpointed, and so published, at most this
+# soon after the last checkpoint rather than at the interval: the scorer's share of event -> Slack latency.
+_LIVE_SIGNAL_AGE = timedelta(days=2)
+_LIVE_SIGNAL_SPACING_S = 0.05
 # Events folded between two yields to the event loop. Folding slices in order is folding smaller batches: the
 # same state and signals (day closes decide, never batch boundaries).
 _FOLD_SLICE = 2_000  # a profile's stamp is its transaction's start, committed a little later
@@ -91,6 +96,7 @@ class ScoringProcessor:
         # queued signals, and while a publish found a full page. Other steps skip the outbox query.
         self._outbox_pending = True
         self.data_problems = DataProblemEdge(self.resident, sessions)
+        self._live_signals = False  # signals of recent days wait to be checkpointed
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.epochs if tp.topic == self._topics.events}
@@ -156,6 +162,7 @@ class ScoringProcessor:
         await self._make_resident({e.account_id: p for e, p in events})
         for profile, partition in profiles:
             self.resident.set_profile(profile, partition)
+        queued = len(self.resident.pending.signals)
         for at in range(0, len(events), _FOLD_SLICE):
             counts = self.resident.fold(events[at : at + _FOLD_SLICE])
             EVENTS.labels("duplicate").inc(counts.duplicate)
@@ -163,6 +170,8 @@ class ScoringProcessor:
             EVENTS.labels("counted").inc(counts.counted)
             self.data_problems.count_held()
             await asyncio.sleep(0)  # let the consumer's heartbeat run: a long fold must not cost the group
+        recent = datetime.now(UTC) - _LIVE_SIGNAL_AGE
+        self._live_signals |= any(s.occurred_at >= recent for s in self.resident.pending.signals[queued:])
         for r in records:
             self.positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
         return rejected
@@ -180,13 +189,17 @@ class ScoringProcessor:
         r = self.resident
         if len(r.accounts) > r.max_resident:
             return True
-        waited = time.monotonic() - self.last_checkpoint >= interval_s
+        since = time.monotonic() - self.last_checkpoint
+        if self._live_signals and since >= _LIVE_SIGNAL_SPACING_S:
+            return True  # a day close of today's traffic raised signals: someone is waiting for them
+        waited = since >= interval_s
         return r.pending.events >= max_events or (waited and (r.dirty or self.positions != self._written))
 
     async def checkpoint(self) -> bool:
         """Write what changed since the last checkpoint with the next offsets, in one transaction; False if
         there was nothing to write. Raises PartitionsLost (nothing written) if another instance claimed one."""
         self.last_checkpoint = time.monotonic()
+        self._live_signals = False
         offsets = {tp: off for tp, off in self.positions.items() if self._written.get(tp) != off}
         if not offsets and not self.resident.dirty:
             return False
