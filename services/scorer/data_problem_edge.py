@@ -16,7 +16,8 @@ from services.scorer.resident import ResidentAccounts
 
 HELD = Counter(
     "churnwatch_scorer_held_signals_total",
-    "Raises held back because a data problem upstream may cause them (inactivity, usage drop, the score's)",
+    "Day closes at which a raise was held back because a data problem upstream may cause it (one per account, day"
+    " and signal type: a condition held for a week counts seven)",
     ["signal_type"],
 )
 DATA_PROBLEM = Gauge(
