@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
@@ -41,6 +41,15 @@ async def open_alert_counts(alerter: Upstream, account_ids: list[str]) -> dict[s
     return dict(Counter(a["account_id"] for a in alerts if a["state"] != "resolved" and a["account_id"] in wanted))
 
 
+async def data_problems(scorer: Upstream) -> list[dict[str, Any]]:
+    """The data problems open now (a silent source): the list says why some alerts are held back. None shown
+    when the scorer cannot say (the list itself has just been read from it, so this is rare)."""
+    try:
+        return list((await scorer.get("/v1/data-problems"))["problems"])
+    except UpstreamError:
+        return []
+
+
 @router.get("/")
 async def at_risk_list(request: Request, user: User) -> Response:
     settings: ConsoleSettings = request.app.state.settings
@@ -49,6 +58,7 @@ async def at_risk_list(request: Request, user: User) -> Response:
     listing = await scorer.get("/v1/accounts", filters.scorer_params(me=user.email, page_size=settings.page_size))
     accounts = listing["accounts"]
     counts = await open_alert_counts(alerter, [a["account_id"] for a in accounts])
+    problems = await data_problems(scorer)
     paging = Paging.of(filters.page, int(listing.get("total", len(accounts))), settings.page_size, len(accounts))
     return render(
         request,
@@ -57,6 +67,7 @@ async def at_risk_list(request: Request, user: User) -> Response:
         filters=filters,
         accounts=accounts,
         open_alerts=counts,
+        data_problems=problems,
         paging=paging,
         sort_keys=SORT_KEYS,
         bands=[b.value for b in Band],

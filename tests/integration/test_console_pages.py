@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from services.console.settings import ConsoleSettings
 from services.demo.processes import ServiceProcess, free_port, running
@@ -238,3 +241,20 @@ async def test_a_session_of_another_deployment_names_nobody_here(sandbox: Sandbo
         other.cookies.update(cookies)
         resp = await other.get("/portfolio")
         assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+
+async def test_an_open_data_problem_is_said_above_the_list(stack: Stack) -> None:
+    """A silent source explains missing alerts and low usage: the list says so (from GET /v1/data-problems)."""
+    async with console_client(stack.settings()) as client:
+        await signed_in_client(client, ANA)
+        assert 'data-testid="data-problem"' not in (await client.get("/")).text
+        since = date(2026, 11, 28)
+        watch = json.dumps({"v": 1, "raised": {"source:mobile-app": since.toordinal()}})
+        async with stack.sandbox.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO scorer_partition_watch (topic, partition, watch) VALUES (:t, 0, CAST(:w AS jsonb))"),
+                {"t": stack.sandbox.settings.topics.events, "w": watch},
+            )
+        page = (await client.get("/")).text
+        assert "source <strong>mobile-app</strong> has sent (almost) nothing since 2026-11-28" in page
+        assert "held back until it ends" in page
