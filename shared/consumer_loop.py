@@ -12,6 +12,8 @@ waits for the batch in flight to commit (the flush) before it lets the partition
 PostgreSQL is the source of truth for positions: on assignment the loop seeks to the offsets stored there,
 so a crash at any moment replays exactly the batches whose effects were not committed. If a batch fails
 (say PostgreSQL is down) nothing of it was committed, and the loop retries the same records with backoff.
+Newly assigned partitions stay paused until they are sought: if PostgreSQL cannot be read in the rebalance
+callback, the loop (not the callback) tries again with backoff, and nothing of theirs is processed meanwhile.
 A message the processor cannot use is sent to the dead-letter topic with its reason; the loop goes on.
 """
 
@@ -26,18 +28,14 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.consumer_health import ASSIGNED, BATCH_FAILURES, BATCH_SECONDS, RECORDS, ConsumerLag, RetryAfter
 from shared.kafka import DeadLetterPublisher
 from shared.offsets import Fenced, claim_offsets, load_offsets
+from shared.state_log import StateLog
 
 log = logging.getLogger(__name__)
-
-RECORDS = Counter("churnwatch_consumer_records_total", "Records handled by a consumer loop", ["group", "outcome"])
-BATCH_SECONDS = Histogram("churnwatch_consumer_batch_seconds", "Time to process and commit one batch", ["group"])
-BATCH_FAILURES = Counter("churnwatch_consumer_batch_failures_total", "Batches that failed and were retried", ["group"])
-ASSIGNED = Gauge("churnwatch_consumer_assigned_partitions", "Partitions assigned to this instance", ["group"])
 
 
 class _Stale(Exception):
@@ -73,12 +71,12 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Flush: let the batch in flight commit before the partitions go to another instance.
         async with self._loop.batch_lock:
-            self._loop.processor.on_partitions_revoked(revoked)
+            self._loop.release(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # After the batch in flight (if any) committed, so the stored offsets read here include it.
         async with self._loop.batch_lock:
-            await self._loop.seek_to_stored(assigned)
+            await self._loop.take(assigned)
 
 
 class ConsumerLoop:
@@ -122,6 +120,11 @@ class ConsumerLoop:
         self._seeks = 0  # bumped by every seek: records polled before one may be stale
         self._kafka_commit: asyncio.Task[None] | None = None
         self._kafka_pending: dict[TopicPartition, int] = {}
+        self._unsought: set[TopicPartition] = set()  # assigned, paused until sought to their stored offsets
+        self._seek_retry = RetryAfter(base_s=retry_backoff_s / 2)
+        self._seek_trouble = StateLog(log, f"{group_id}: seeking assigned partitions")
+        self._positions: dict[TopicPartition, int] = {}  # the next offset to process, per sought partition
+        self._lag = ConsumerLag(group_id)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -135,6 +138,38 @@ class ConsumerLoop:
             return set()
         return {tp.partition for tp in self._consumer.assignment() if tp.topic == topic}
 
+    def release(self, revoked: Sequence[TopicPartition]) -> None:
+        self._unsought.difference_update(revoked)
+        for tp in revoked:
+            self._positions.pop(tp, None)
+        self._lag.drop(revoked)
+        self.processor.on_partitions_revoked(revoked)
+
+    async def take(self, partitions: Sequence[TopicPartition]) -> None:
+        """Pause ``partitions`` until they are sought to their stored offsets; seek now if PostgreSQL answers,
+        else the loop tries again before its next polls (a rebalance callback must not fail)."""
+        self._seeks += 1  # whatever was polled before belongs to an earlier assignment
+        self._unsought.update(partitions)
+        self.consumer.pause(*partitions)
+        await self._seek_unsought()
+
+    async def _seek_unsought(self) -> None:
+        self._unsought &= self.consumer.assignment()
+        partitions = sorted(self._unsought, key=lambda t: (t.topic, t.partition))
+        if not partitions:
+            return
+        try:
+            await self.seek_to_stored(partitions)
+        except Exception as exc:  # PostgreSQL (or the broker) unreachable: stay paused, try again from the loop
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._seek_retry.failed(time.monotonic())
+            self._seek_trouble.failing(f"{len(partitions)} paused: {self.last_error}")
+            return
+        self._seek_retry.succeeded()
+        self._seek_trouble.healthy()
+        self._unsought.difference_update(partitions)
+        self.consumer.resume(*partitions)
+
     async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
         async with self._sessions() as session:
             stored = await load_offsets(session, self.group_id, partitions)
@@ -145,6 +180,7 @@ class ConsumerLoop:
             stored |= await self.consumer.beginning_offsets(missing)
         for tp in partitions:
             self.consumer.seek(tp, stored[tp])
+            self._positions[tp] = stored[tp]
         self._seeks += 1
         ASSIGNED.labels(self.group_id).set(len(self.consumer.assignment()))
         log.info("%s assigned %s", self.group_id, sorted((tp.topic, tp.partition) for tp in partitions))
@@ -157,13 +193,18 @@ class ConsumerLoop:
         self.running = True
         try:
             while not stop.is_set():
+                if self._unsought and self._seek_retry.due(time.monotonic()):
+                    async with self.batch_lock:
+                        await self._seek_unsought()
+                seeks = self._seeks
                 polled = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
+                polled = {tp: recs for tp, recs in polled.items() if tp not in self._unsought}
                 records = [r for part in polled.values() for r in part]
                 if records:
-                    batch = _Batch(records, _offset_spans(polled), polled_at_seek=self._seeks)
-                    await self._handle_with_retry(batch, stop)
+                    await self._handle_with_retry(_Batch(records, _offset_spans(polled), polled_at_seek=seeks), stop)
                 else:
                     await self.processor.on_idle()
+                self._lag.update(self._consumer, self._positions)
         finally:
             self.running = False
             await self._await_kafka_commit()
@@ -186,8 +227,8 @@ class ConsumerLoop:
                 else:
                     self.stale_batches += 1
                 RECORDS.labels(self.group_id, "fenced" if isinstance(exc, Fenced) else "stale").inc(len(records))
-                owned = self.consumer.assignment()
-                await self.seek_to_stored([tp for tp in batch.spans if tp in owned])
+                async with self.batch_lock:
+                    await self.take([tp for tp in batch.spans if tp in self.consumer.assignment()])
                 return
             except Exception as exc:  # PostgreSQL or Kafka trouble: nothing committed, so replay the batch
                 BATCH_FAILURES.labels(self.group_id).inc()
@@ -205,6 +246,7 @@ class ConsumerLoop:
             if self._seeks != batch.polled_at_seek:
                 raise _Stale()
             rejected = await self._commit_batch(batch)
+            self._positions.update((tp, off) for tp, off in next_offsets.items() if tp in self._positions)
         self.committed_batches += 1
         await self.processor.after_commit()
         RECORDS.labels(self.group_id, "processed").inc(len(batch.records) - len(rejected))

@@ -17,8 +17,12 @@ _UNREACHABLE = (OperationalError, InterfaceError, ConnectionError, OSError, Time
 
 
 def is_database_outage(exc: BaseException) -> bool:
-    """A lost or refused connection (or a DBAPI error that says so), as opposed to a bug or a bad row."""
+    """A lost or refused connection (or a DBAPI error that says so, wrapped or not: asyncpg's
+    CannotConnectNowError while the server shuts down comes unwrapped from a pool checkout), as opposed to a bug
+    or a bad row."""
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _names_a_lost_server(exc.orig)):
+        return True
+    if type(exc).__module__.startswith("asyncpg") and _names_a_lost_server(exc):
         return True
     return isinstance(exc, _UNREACHABLE)
 

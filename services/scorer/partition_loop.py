@@ -4,8 +4,10 @@ Unlike the shared per-batch loop (shared/consumer_loop.py, the alerter's), the s
 accounts in memory and commits state and offsets together only at checkpoints (services/scorer/processor.py).
 
 Rebalances: on revocation the loop checkpoints (under the loop's lock, so after the batch in flight) and drops
-the partitions' accounts; on assignment it claims the partitions (bumping their epochs, which fences every
-earlier owner), reads the stored offsets and seeks there; accounts are read lazily on their first event. A
+the partitions' accounts; on assignment it pauses the partitions, claims them (bumping their epochs, which fences
+every earlier owner), reads the stored offsets, seeks there and resumes them; accounts are read lazily on their
+first event. If the claim fails (PostgreSQL down in the rebalance callback), the partitions stay paused and
+unclaimed, nothing of theirs is folded, and the loop (not the callback) claims them again with backoff. A
 checkpoint refused because another instance claimed a partition (this one was paused past its session, say)
 discards that partition's memory and pauses it until the group assigns it again. Records polled across a
 (re)assignment are dropped and their partitions sought back to where the fold is (so they come again). If
@@ -24,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.scorer.checkpoint_store import PartitionsLost
 from services.scorer.processor import ScoringProcessor
-from shared.consumer_loop import ASSIGNED, BATCH_FAILURES, BATCH_SECONDS, RECORDS
+from shared.consumer_health import ASSIGNED, BATCH_FAILURES, BATCH_SECONDS, RECORDS, ConsumerLag, RetryAfter
 from shared.kafka import DeadLetterPublisher
 from shared.state_log import StateLog
 
@@ -37,6 +39,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._loop.lock:
+            self._loop.release(revoked)
             try:
                 await self._loop.processor.revoke(revoked)
             except Exception:  # the next owner reads again from the last checkpoint: only work is lost
@@ -86,6 +89,10 @@ class ScorerLoop:
         self.last_error: str | None = None
         self._seeks = 0  # bumped by every seek: records polled before one may be stale
         self._kafka_commit: asyncio.Task[None] | None = None
+        self.unclaimed: set[TopicPartition] = set()  # assigned, paused until claimed and sought
+        self._claim_retry = RetryAfter(base_s=retry_backoff_s / 2)
+        self._claim_trouble = StateLog(log, f"{self.group_id}: claiming assigned partitions")
+        self._lag = ConsumerLag(self.group_id)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -93,8 +100,37 @@ class ScorerLoop:
             raise RuntimeError("the scorer loop is not running")
         return self._consumer
 
+    def release(self, revoked: Sequence[TopicPartition]) -> None:
+        self.unclaimed.difference_update(revoked)
+        self._lag.drop(revoked)
+
     async def take(self, assigned: Sequence[TopicPartition]) -> None:
-        """Claim newly assigned partitions and seek each to its stored offset (or the beginning)."""
+        """Pause newly assigned partitions until they are claimed; claim them now if PostgreSQL answers, else
+        the loop tries again before its next polls (a failure inside a rebalance callback is only logged)."""
+        self._seeks += 1  # whatever was polled before belongs to an earlier assignment
+        self.unclaimed.update(assigned)
+        self.consumer.pause(*assigned)
+        await self._claim_unclaimed()
+
+    async def _claim_unclaimed(self) -> None:
+        self.unclaimed &= self.consumer.assignment()
+        partitions = sorted(self.unclaimed, key=lambda t: (t.topic, t.partition))
+        if not partitions:
+            return
+        try:
+            await self._claim(partitions)
+        except Exception as exc:  # a claim half done (epochs, no offsets) must not fold: forget it, claim again
+            self.processor.forget(partitions)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._claim_retry.failed(time.monotonic())
+            self._claim_trouble.failing(f"{len(partitions)} paused: {self.last_error}")
+            return
+        self._claim_retry.succeeded()
+        self._claim_trouble.healthy()
+        self.unclaimed.difference_update(partitions)
+
+    async def _claim(self, assigned: Sequence[TopicPartition]) -> None:
+        """Claim the partitions and seek each to its stored offset (or the beginning), then resume them."""
         stored = await self.processor.assign(assigned)
         missing = [tp for tp in assigned if tp not in stored]
         if missing:
@@ -116,10 +152,14 @@ class ScorerLoop:
         await self._consumer.start()
         try:
             while not stop.is_set():
+                if self.unclaimed and self._claim_retry.due(time.monotonic()):
+                    async with self.lock:
+                        await self._claim_unclaimed()
                 seeks = self._seeks
                 polled = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
                 async with self.lock:
                     await self._step(polled, fresh=seeks == self._seeks, stop=stop)
+                    self._lag.update(self._consumer, self.processor.positions)
         finally:
             async with self.lock:
                 await self._final_checkpoint()
@@ -136,7 +176,7 @@ class ScorerLoop:
     async def _fold_and_checkpoint(
         self, polled: dict[TopicPartition, list[Any]], *, fresh: bool, stop: asyncio.Event
     ) -> None:
-        owned = self.processor.epochs
+        owned = {tp for tp in self.processor.epochs if tp not in self.unclaimed}  # never fold an unclaimed one
         records = [r for tp, recs in polled.items() if tp in owned for r in recs] if fresh else []
         if not fresh:  # polled across a (re)assignment: read them again from where the fold is
             RECORDS.labels(self.group_id, "stale").inc(sum(len(v) for v in polled.values()))

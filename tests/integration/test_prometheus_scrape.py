@@ -162,6 +162,8 @@ KEY_SERIES = {
     "deliveries by outcome": "churnwatch_alerter_deliveries_total",
     "outbox depth": "churnwatch_alerter_outbox_depth",
     "outbox age": "churnwatch_alerter_outbox_oldest_age_seconds",
+    "consumer lag": 'churnwatch_consumer_lag{group=~".+[.]scorer"}',
+    "delivery delay": "churnwatch_alerter_signal_to_delivery_seconds_count",
 }
 
 

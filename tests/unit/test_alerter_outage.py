@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from asyncpg.exceptions import CannotConnectNowError, UniqueViolationError  # type: ignore[import-untyped]
 from sqlalchemy.exc import OperationalError
 
 from services.alerter.outage import OutageLog, is_database_outage
@@ -41,7 +42,14 @@ def test_other_failures_keep_their_traceback(caplog: pytest.LogCaptureFixture) -
 
 @pytest.mark.parametrize(
     ("exc", "outage"),
-    [(LOST, True), (ConnectionRefusedError(), True), (OSError("reset"), True), (ValueError("bad"), False)],
+    [
+        (LOST, True),
+        (ConnectionRefusedError(), True),
+        (OSError("reset"), True),
+        (CannotConnectNowError("the database system is shutting down"), True),  # unwrapped, from a pool checkout
+        (UniqueViolationError("duplicate key"), False),
+        (ValueError("bad"), False),
+    ],
 )
 def test_what_counts_as_the_database_being_gone(exc: BaseException, outage: bool) -> None:
     assert is_database_outage(exc) is outage
