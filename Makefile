@@ -42,7 +42,7 @@ tools:
 
 ## The whole test suite: lint, types, unit tests, integration tests on the real local stack.
 test: stack-up lint
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=25 tests
 
 ## The fault suite at its full size (3 broker kills, PostgreSQL down 60 s and 400 s, 10 scorer kills and a rebalance
 ## storm, Slack and SMTP down for minutes, poison and duplicates, a 10x burst): ~25 minutes, on a private broker
