@@ -1,6 +1,7 @@
 """Scorer throughput, state size, memory and restart time, against the local Kafka and PostgreSQL.
 
     python -m bench.scorer [--events 500000] [--accounts 1000,10000] [--instances 2] [--restart-accounts 100000]
+    python -m bench.scorer --ceiling-only    # step 4 alone, in a minute or two: no Kafka, no PostgreSQL
 
 For each account count (the same number of events each, so the bigger book has fewer events per account):
 1. Produces --events events to a fresh topic (private prefix and schema).
@@ -368,15 +369,40 @@ async def run(events: int, accounts: list[int], restart_accounts: int, instances
     await _restart_figures(events, restart_accounts)
 
 
+def run_ceilings(events: int, accounts: list[int]) -> None:
+    """``--ceiling-only``: the in-memory ceiling of each stream and what a day close costs, with no Kafka or
+    PostgreSQL (a quick measure of the scorer's own work: decode, dedup, fold, day closes, tips)."""
+    tune_gc_for_batches()
+    settings = ScorerSettings()
+    with_model = scoring_config(settings, load_model(default_model_path()))
+    ceilings = []
+    for count in accounts:
+        records = _events(events, count)
+        ceiling, closes, _ = _in_memory(settings, records, with_model)
+        no_model, _, _ = _in_memory(settings, records, scoring_config(settings))
+        per_close = len(records) / ceiling / max(1, closes) * 1e6
+        model_us = (len(records) / ceiling - len(records) / no_model) / max(1, closes) * 1e6
+        print(f"{count} accounts, {len(records)} events, {closes} day closes:")
+        print(f"  in-memory ceiling:     {ceiling:10.0f} events/s  ({per_close:.1f} us of all the work per day close)")
+        print(f"  without the model:     {no_model:10.0f} events/s  (the churn-risk estimate: {model_us:.1f} us/close)")
+        ceilings.append(ceiling)
+    if len(ceilings) > 1:
+        print(f"{accounts[-1]} vs {accounts[0]} accounts: ceiling {ceilings[-1] / ceilings[0]:.2f}x")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scorer", description=__doc__)
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--accounts", default="1000,10000", help="account counts, one stream each")
     parser.add_argument("--instances", type=int, default=2, help="scorer processes for the scale-out figure")
     parser.add_argument("--restart-accounts", type=int, default=100_000)
+    parser.add_argument("--ceiling-only", action="store_true", help="only the in-memory ceilings: no Kafka or PG")
     args = parser.parse_args(argv)
     accounts = [int(a) for a in str(args.accounts).split(",")]
-    asyncio.run(run(args.events, accounts, args.restart_accounts, args.instances))
+    if args.ceiling_only:
+        run_ceilings(args.events, accounts)
+    else:
+        asyncio.run(run(args.events, accounts, args.restart_accounts, args.instances))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ from services.scorer.decode import ScorerEvent
 from services.scorer.detectors import ActiveSignal, Transition, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
 from services.scorer.layouts import HISTORY_LAYOUTS, RowLayouts
-from services.scorer.metrics import WindowMetrics, window_metrics
+from services.scorer.metrics import WindowMetrics
 from services.scorer.risk_model import RiskModel
+from services.scorer.rolling import close_metrics, tip_metrics
 from services.scorer.rule_quality import RuleQualityTable
 from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
@@ -125,7 +126,8 @@ class _Scored:
 def _score(
     record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig, *, complete: bool
 ) -> _Scored:
-    metrics = window_metrics(record.state, day, config.rules, profile, day_complete=complete)
+    state, rules = record.state, config.rules
+    metrics = close_metrics(state, day, rules, profile) if complete else tip_metrics(state, day, rules, profile)
     card = config.scorecards.for_profile(profile)
     previous = record.health
     week_ago = snapshot_before(record.history, day - timedelta(days=7))

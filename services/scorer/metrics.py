@@ -25,7 +25,7 @@ from services.scorer.windows import (
 from shared.accounts import AccountProfile, LifecycleStage
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # read-only by convention: built at every close and tip, and a frozen one is 4x slower to build
 class WindowMetrics:
     """What the score and the detectors read: the current window beside its baseline."""
 

@@ -44,6 +44,7 @@ __all__ = [
     "explain_estimate",
     "load_model",
     "model_to_json",
+    "probability",
     "step_risk_alert",
 ]
 PEER_WORDS = {"peer_activity": "activity", "peer_seat_use": "seat use", "peer_breadth": "feature breadth"}
@@ -159,6 +160,18 @@ def estimate(model: RiskModel, inputs: RiskInputs) -> RiskEstimate:
     peer = peer_sentence(model, inputs.plan, derived, run)
     contributions = tuple(Contribution(name, _words(source, x, peer), v) for v, name, source, x in top)
     return RiskEstimate(_sigmoid(logit), contributions, peer)
+
+
+def probability(model: RiskModel, inputs: RiskInputs) -> float:
+    """``estimate(model, inputs).probability``, without wording the contributions (a day close reads only this)."""
+    derived, _ = peer_values(model, inputs)
+    values = inputs.values
+    logit = model.intercept
+    for _, source, transform, mean, inv_scale, coefficient in model._compiled:
+        x = derived[source] if source in derived else values.get(source)
+        if x is not None:
+            logit += coefficient * (transform(x) - mean) * inv_scale
+    return _sigmoid(logit)
 
 
 def _sigmoid(x: float) -> float:

@@ -9,6 +9,7 @@ neutral; the explanation says which components were missing. The scorecard itsel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.scorer.metrics import WindowMetrics
 from shared.signals import Band
@@ -122,8 +123,9 @@ def score_account(
     points_7d_ago: dict[str, float] | None = None,
 ) -> HealthScore:
     values = component_values(m, card.onboarding_days)
-    known = [c for c in card.components if values.get(c.name) is not None]
-    total_weight = sum(c.weight for c in known)
+    known = [c.weight for c in card.components if values.get(c.name) is not None]
+    total_weight = sum(known)
+    before = points_7d_ago or {}
     parts: list[ComponentScore] = []
     score = 0.0
     for c in card.components:
@@ -131,16 +133,26 @@ def score_account(
         if value is None or total_weight == 0:
             parts.append(ComponentScore(c.name, None, None, 0.0))
             continue
-        pts = c.points(value)
-        contribution = pts * c.weight / total_weight
+        known_before = before.get(c.name)
+        part, contribution = _component_score(c.name, c.weight, c.worst, c.best, value, known_before, total_weight)
         score += contribution
-        before = (points_7d_ago or {}).get(c.name)
-        change = None if before is None else round(pts - before, 1)
-        parts.append(ComponentScore(c.name, round(value, 3), pts, round(contribution, 1), change))
+        parts.append(part)
     score = round(score, 1) if known else 50.0
     missing = tuple(p.name for p in parts if p.points is None)
     band = band_for(score, card.bands, previous_band)
     return HealthScore(score=score, band=band, components=tuple(parts), scorecard=card.name, missing=missing)
+
+
+# the same values come back close after close (counts, days, saturated ratios); typed: 3 and 3.0 print apart
+@lru_cache(maxsize=1 << 14, typed=True)
+def _component_score(
+    name: str, weight: float, worst: float, best: float, value: float, before: float | None, total_weight: float
+) -> tuple[ComponentScore, float]:
+    """One known component's score and its unrounded contribution."""
+    pts = Component(name, weight, worst, best).points(value)
+    contribution = pts * weight / total_weight
+    change = None if before is None else round(pts - before, 1)
+    return ComponentScore(name, round(value, 3), pts, round(contribution, 1), change), contribution
 
 
 def band_for(score: float, bands: Bands, previous: Band | None = None) -> Band:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import cast
 
+from services.scorer.day_sums import DaySums, forget_day, touch_day
 from services.scorer.decode import FeedbackRecord, LifecycleRecord, ScorerEvent, TicketRecord, UsageRecord
 from shared.events import (
     FeedbackEvent,
@@ -95,6 +96,7 @@ class AccountState:
     early_resolutions: dict[str, int] = field(default_factory=dict)  # resolved before its opening arrived
     late_events: int = 0
     sources: dict[str, date] = field(default_factory=dict)  # source -> the latest day it sent for the account
+    sums: DaySums | None = field(default=None, compare=False, repr=False)  # a cache for day closes, never stored
 
     def bucket(self, day: date) -> DayBucket:
         found = self.days.get(day)
@@ -145,6 +147,8 @@ def apply_event(state: AccountState, event: ScorerEvent, rules: WindowRules = DE
     if wm is None or at > wm:
         state.watermark = wm = at
     wm_day = wm.date()
+    if state.sums is not None:
+        touch_day(state, on)
     day = state.bucket(on)
     in_current = (wm_day - on).days < rules.current_days
     if event.source is not None and on > state.sources.get(event.source, date.min):
@@ -214,7 +218,9 @@ def _apply_ticket(state: AccountState, day: DayBucket, event: _Ticket) -> None:
 
 
 def _time_resolution(state: AccountState, key: str, *, opened: int, resolved: int) -> None:
-    day = state.bucket(at_minute(resolved).date())
+    on = at_minute(resolved).date()
+    touch_day(state, on)
+    day = state.bucket(on)
     day.resolve_hours += max(0, resolved - opened) / 60.0
     day.resolutions_timed += 1
 
@@ -261,7 +267,7 @@ def prune(state: AccountState, as_of: date, rules: WindowRules) -> None:
         elif d < bitmap_from and (b.users or b.features):
             b.users = b.features = 0
     for d in gone:
-        del state.days[d]
+        forget_day(state, state.days.pop(d))
     _prune_tickets(state, oldest)
 
 
@@ -279,7 +285,9 @@ def _prune_moved(state: AccountState, before: date, now: date, rules: WindowRule
         return
     bitmap_from_before = before - timedelta(days=rules.current_days - 1)
     for n in range(moved):
-        state.days.pop(oldest_before + timedelta(days=n), None)
+        dropped = state.days.pop(oldest_before + timedelta(days=n), None)
+        if dropped is not None:
+            forget_day(state, dropped)
         b = state.days.get(bitmap_from_before + timedelta(days=n))
         if b is not None:
             b.users = b.features = 0
