@@ -48,19 +48,28 @@ def longest_hold(rules: WindowRules) -> int:
 
 
 def hold_back(
-    now: Mapping[SignalType, Condition],
+    now: dict[SignalType, Condition],
     active: Mapping[SignalType, ActiveSignal],
     problem_age: Callable[[], int | None],
     rules: WindowRules,
 ) -> tuple[dict[SignalType, Condition], tuple[SignalType, ...]]:
     """``now`` without the raises and escalations a data problem may cause, and the kinds held: a new condition
     of a held kind is left out, a more severe one keeps the severity already raised. ``problem_age`` (days since
-    a data problem last touched the account, None: none) is asked only when something could be held."""
-    rising = [t for t, c in now.items() if (a := active.get(t)) is None or c.severity.rank > a.severity.rank]
-    if not any(hold_days(t, rules) is not None for t in rising):
-        return dict(now), ()
+    a data problem last touched the account, None: none) is asked only when something could be held. Runs at
+    every day close: ``now`` itself comes back when nothing is held."""
+    rising = [
+        t
+        for t, c in now.items()
+        if t not in NEVER_HELD and ((a := active.get(t)) is None or c.severity.rank > a.severity.rank)
+    ]
+    if not rising:
+        return now, ()
     age = problem_age()
-    held = tuple(t for t in rising if age is not None and (days := hold_days(t, rules)) is not None and age < days)
+    if age is None:
+        return now, ()
+    held = tuple(t for t in rising if age < (hold_days(t, rules) or 0))
+    if not held:
+        return now, ()
     out = dict(now)
     for t in held:
         raised = active.get(t)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 
 from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
@@ -155,7 +155,13 @@ def close_day(
     if not churned_by(record.state, day):
         thresholds = config.scorecards.thresholds
         now = current_conditions(scored.metrics, scored.health, thresholds, scored.before)
-        problem_age = cache(lambda: hold(record.state, day) if hold else None)
+        ages: list[int | None] = []  # asked at most once, and only when something could be held
+
+        def problem_age() -> int | None:
+            if not ages:
+                ages.append(hold(record.state, day) if hold else None)
+            return ages[0]
+
         now, held = hold_back(now, record.active, problem_age, config.rules)
         rules_active: dict[SignalType, ActiveSignal] = {
             k: v for k, v in record.active.items() if k != SignalType.CHURN_RISK
