@@ -1,9 +1,12 @@
 """Scorer throughput, state size, memory and restart time, against the local Kafka and PostgreSQL.
 
     python -m bench.scorer [--events 500000] [--accounts 1000,10000] [--instances 2] [--restart-accounts 100000]
+                           [--ceiling-only] [--same-shape]
     python -m bench.scorer --ceiling-only    # step 4 alone, in a minute or two: no Kafka, no PostgreSQL
 
-For each account count (the same number of events each, so the bigger book has fewer events per account):
+For each account count (the same number of events each, so the bigger book has fewer events per account and
+about ten times the day closes per event; ``--same-shape`` keeps the events per account instead, so that only
+the number of accounts varies; ``--restart-accounts 0`` leaves out step 7):
 1. Produces --events events to a fresh topic (private prefix and schema).
 2. Raw: an AIOKafkaConsumer reads the whole topic with getmany, decoding nothing (best of 3 rounds); and
    once more decoding every value with the published pydantic schema, and with the scorer's msgspec decoder.
@@ -355,21 +358,29 @@ async def _restart_figures(events: int, restart_accounts: int) -> None:
             await engine.dispose()
 
 
-async def run(events: int, accounts: list[int], restart_accounts: int, instances: int) -> None:
+def events_for(events: int, count: int, accounts: list[int], *, same_shape: bool) -> int:
+    """The events of the ``count``-account stream: ``events`` each by default (a bigger book has fewer events per
+    account, so more day closes per event); with ``same_shape`` as many per account as the first stream's."""
+    return events * count // accounts[0] if same_shape else events
+
+
+async def run(events: int, accounts: list[int], restart_accounts: int, instances: int, *, same_shape: bool) -> None:
     tune_gc_for_batches()  # as in the scorer process: raw, ceiling and scorer all run with the same GC
     figures = {}
     for n, count in enumerate(accounts):
-        figures[count] = await _stream(_events(events, count), count, instances, first=n == 0)
+        records = _events(events_for(events, count, accounts, same_shape=same_shape), count)
+        figures[count] = await _stream(records, count, instances, first=n == 0)
     if len(accounts) > 1:
         small, big = figures[accounts[0]], figures[accounts[-1]]
         print(
             f"{accounts[-1]} vs {accounts[0]} accounts:  scorer {big['scored'] / small['scored']:.2f}x"
             f" (target >= 0.5), ceiling {big['ceiling'] / small['ceiling']:.2f}x"
         )
-    await _restart_figures(events, restart_accounts)
+    if restart_accounts > 0:
+        await _restart_figures(events, restart_accounts)
 
 
-def run_ceilings(events: int, accounts: list[int]) -> None:
+def run_ceilings(events: int, accounts: list[int], *, same_shape: bool) -> None:
     """``--ceiling-only``: the in-memory ceiling of each stream and what a day close costs, with no Kafka or
     PostgreSQL (a quick measure of the scorer's own work: decode, dedup, fold, day closes, tips)."""
     tune_gc_for_batches()
@@ -377,7 +388,7 @@ def run_ceilings(events: int, accounts: list[int]) -> None:
     with_model = scoring_config(settings, load_model(default_model_path()))
     ceilings = []
     for count in accounts:
-        records = _events(events, count)
+        records = _events(events_for(events, count, accounts, same_shape=same_shape), count)
         ceiling, closes, _ = _in_memory(settings, records, with_model)
         no_model, _, _ = _in_memory(settings, records, scoring_config(settings))
         per_close = len(records) / ceiling / max(1, closes) * 1e6
@@ -397,12 +408,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--instances", type=int, default=2, help="scorer processes for the scale-out figure")
     parser.add_argument("--restart-accounts", type=int, default=100_000)
     parser.add_argument("--ceiling-only", action="store_true", help="only the in-memory ceilings: no Kafka or PG")
+    parser.add_argument(
+        "--same-shape",
+        action="store_true",
+        help="each stream as many events per account as the first (--events for the first): the number of accounts"
+        " alone varies, not the day closes per event",
+    )
     args = parser.parse_args(argv)
     accounts = [int(a) for a in str(args.accounts).split(",")]
     if args.ceiling_only:
-        run_ceilings(args.events, accounts)
+        run_ceilings(args.events, accounts, same_shape=args.same_shape)
     else:
-        asyncio.run(run(args.events, accounts, args.restart_accounts, args.instances))
+        asyncio.run(run(args.events, accounts, args.restart_accounts, args.instances, same_shape=args.same_shape))
 
 
 if __name__ == "__main__":
