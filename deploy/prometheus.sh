@@ -53,7 +53,7 @@ cmd_check() {
     # --syntax-only: the config names rule files by their path inside the container (/etc/prometheus).
     "$PROMTOOL_BIN" check config --syntax-only "$RULES_DIR/prometheus.yml"
     "$PROMTOOL_BIN" check rules "$RULES_DIR/rules.yml"
-    (cd "$RULES_DIR" && "$PROMTOOL_BIN" test rules rules_test.yml)
+    (cd "$RULES_DIR" && "$PROMTOOL_BIN" test rules rules_test.yml rules_test_days.yml)
 }
 
 cmd_run() {
