@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scorer import dedup, store
-from services.scorer.evaluate import RECORD_COLUMNS, record_from_row
+from services.scorer.record_rows import RECORD_COLUMNS, record_from_row
 from services.scorer.resident import CheckpointRows, Loaded
 from shared.accounts import AccountProfile
 from shared.offsets import Fenced

@@ -107,10 +107,12 @@ def sums_through(
     in the state (pruning moves with the latest day: it must not touch what the windows of ``day`` read).
     ``build=False``: only sums already held are rolled on (a tip alone does not make an account carry them)."""
     wm = state.watermark
-    if wm is None or not state.days or (wm.date() - day).days > ahead or not _within_reach(rules):
-        return None
     o = day.toordinal()
+    if wm is None or not state.days or wm.toordinal() - o > ahead or not _within_reach(rules):
+        return None
     s = state.sums
+    if s is not None and s.anchor == o:  # read again at the same close (its metrics, then its risk)
+        return s if s.exact_from <= o else None
     if s is None and not build:
         return None
     if s is None or s.anchor > o or o - s.anchor > REACH or (s.exact_from <= o and s.exact_from > s.anchor):
@@ -206,23 +208,44 @@ def _compact(s: DaySums) -> None:
 
 def recent_bitmaps(state: AccountState, o: int, days: int) -> tuple[int, int]:
     """Distinct users' and features' bitmaps over the ``days`` ending on ordinal ``o`` (or-ed, so not summed)."""
-    held = state.days
+    held, day_of = state.days, date.fromordinal
     users = features = 0
     for q in range(o - days + 1, o + 1):
-        b = held.get(date.fromordinal(q))
+        b = held.get(day_of(q))
         if b is not None:
             users |= b.users
             features |= b.features
     return users, features
 
 
-def forget_day(state: AccountState, bucket: _Day) -> None:
-    """windows.py pruned a day: the first day may have moved on, and the NPS totals lost its answers."""
+def forget_day(state: AccountState, bucket: _Day, day: int = -1) -> None:
+    """windows.py pruned the day of ordinal ``day`` (-1: not said): the first day may have moved on (looked up
+    again where the next few days do not hold it), and the NPS totals lost its answers."""
     s = state.sums
     if s is not None:
-        s.first = None
+        if s.first is not None and day > s.first:
+            pass  # the first day is still held
+        elif s.first is not None and day == s.first:
+            s.first = _next_held(state, day)
+        else:
+            s.first = None
         if bucket.nps_count:
             s.nps = None
+
+
+def _next_held(state: AccountState, after: int, look: int = 8) -> int | None:
+    """The first held day in the ``look`` days after ordinal ``after`` (the first day, just pruned); None: none."""
+    held, day_of = state.days, date.fromordinal
+    for q in range(after + 1, after + 1 + look):
+        if day_of(q) in held:
+            return q
+    return None
+
+
+def first_held(state: AccountState) -> date:
+    """``min(state.days)`` (the state holds a day), from the sums where they know it."""
+    s = state.sums
+    return min(state.days) if s is None or s.first is None else date.fromordinal(s.first)
 
 
 def touch_day(state: AccountState, on: date) -> None:

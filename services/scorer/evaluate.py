@@ -18,15 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any
 
 from services.scorer.churn_risk import RiskReading, read_risk, step_churn_risk
-from services.scorer.codec import state_from_json, state_to_json
 from services.scorer.data_quality import hold_back, hold_days
 from services.scorer.decode import ScorerEvent
 from services.scorer.detectors import ActiveSignal, Transition, build_signal, current_conditions, transitions
 from services.scorer.explain import explain
-from services.scorer.layouts import HISTORY_LAYOUTS, RowLayouts
+from services.scorer.layouts import HISTORY_LAYOUTS
 from services.scorer.metrics import WindowMetrics
 from services.scorer.risk_model import RiskModel
 from services.scorer.rolling import close_metrics, tip_metrics
@@ -35,10 +33,11 @@ from services.scorer.scorecard import ScorecardSet
 from services.scorer.scoring import DEFAULT_SCORECARD, KNOWN_COMPONENTS, HealthScore, score_account
 from services.scorer.windows import AccountState, WindowRules, apply_event, churned_by
 from shared.accounts import AccountProfile
-from shared.signals import Band, RiskSignal, Severity, SignalType
+from shared.signals import RiskSignal, SignalType
 
 HISTORY_LAYOUTS.check_current(["score", *KNOWN_COMPONENTS], ordered=False)
 _DAY = timedelta(days=1)
+_CHURN_RISK = SignalType.CHURN_RISK
 MIN_RISK_OBSERVED_DAYS = 28  # the model was fitted on accounts past their first four weeks
 # Days since a data problem upstream last touched the account, at its close of a day (None: none did); what it
 # holds back is services/scorer/data_quality.py's to decide.
@@ -71,6 +70,7 @@ class AccountRecord:
     as_of: datetime | None = None  # the tip: the latest point the account was scored at
     history: dict[date, Snapshot] = field(default_factory=dict)
     closed_on: date | None = None  # the last day whose close decided the signals
+    folds: int = field(default=0, compare=False, repr=False)  # evaluations so far (a ``TipScore`` reads its own)
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,46 @@ class DayClose:
 class Evaluation:
     record: AccountRecord
     signals: list[RiskSignal]
-    explanation: str  # of the tip
     as_of: datetime | None  # the tip
-    metrics: WindowMetrics | None = None  # of the tip
     late: int = 0
-    health: HealthScore | None = None  # at the tip: what the API shows
     closes: tuple[DayClose, ...] = ()
+    tip: TipScore | None = None  # the score at the tip: what the API shows, computed where read
+
+    @property
+    def explanation(self) -> str:
+        """Of the tip."""
+        return self.tip.scored().explanation if self.tip else ""
+
+    @property
+    def metrics(self) -> WindowMetrics | None:
+        return self.tip.scored().metrics if self.tip else None
+
+    @property
+    def health(self) -> HealthScore | None:
+        return self.tip.scored().health if self.tip else None
+
+
+class TipScore:
+    """The score at an account's tip, computed once first read (most tips are never written: a later batch's
+    replaces them), from the record as its evaluation left it: read it before the record is evaluated again."""
+
+    __slots__ = ("_config", "_day", "_folds", "_profile", "_record", "_scored")
+
+    def __init__(self, record: AccountRecord, day: date, profile: AccountProfile | None, config: ScoringConfig) -> None:
+        self._record, self._day, self._profile, self._config = record, day, profile, config
+        self._folds = record.folds
+        self._scored: _Scored | None = None
+
+    @property
+    def day(self) -> date:
+        return self._day
+
+    def scored(self) -> _Scored:
+        if self._scored is None:
+            if self._record.folds != self._folds:
+                raise RuntimeError("the tip of an evaluation was read after its record was evaluated again")
+            self._scored = _score(self._record, self._day, self._profile, self._config, complete=False)
+        return self._scored
 
 
 def _latest(*times: datetime | None) -> datetime | None:
@@ -100,14 +134,20 @@ def _latest(*times: datetime | None) -> datetime | None:
 
 def snapshot_before(history: dict[date, Snapshot], day: date) -> Snapshot | None:
     """The latest snapshot on or before ``day`` (the score "seven days ago")."""
-    days = [d for d in history if d <= day]
-    return history[max(days)] if days else None
+    latest = None
+    for d in history:
+        if d <= day and (latest is None or d > latest):
+            latest = d
+    return None if latest is None else history[latest]
 
 
 def _trim(history: dict[date, Snapshot], week_ago: date) -> dict[date, Snapshot]:
-    """Keep the last week and the latest snapshot before it (the "seven days ago" of days to come)."""
+    """Keep the last week and the latest snapshot before it (the "seven days ago" of days to come); ``history``
+    itself where that is all of it (most closes drop one day or none)."""
     older = [d for d in history if d < week_ago]
-    keep_from = max(older) if older else week_ago
+    if len(older) <= 1:
+        return history
+    keep_from = max(older)
     return {d: s for d, s in history.items() if d >= keep_from}
 
 
@@ -130,7 +170,7 @@ def _score(
     metrics = close_metrics(state, day, rules, profile) if complete else tip_metrics(state, day, rules, profile)
     card = config.scorecards.for_profile(profile)
     previous = record.health
-    week_ago = snapshot_before(record.history, day - timedelta(days=7))
+    week_ago = snapshot_before(record.history, date.fromordinal(day.toordinal() - 7))
     health = score_account(metrics, card, previous.band if previous else None, week_ago.points if week_ago else None)
     before = week_ago.score if week_ago else None
     return _Scored(metrics, health, before)
@@ -163,22 +203,25 @@ def close_day(
             return ages[0]
 
         now, held = hold_back(now, record.active, problem_age, config.rules)
-        rules_active: dict[SignalType, ActiveSignal] = {
-            k: v for k, v in record.active.items() if k != SignalType.CHURN_RISK
-        }
+        rules_active: dict[SignalType, ActiveSignal] = {k: v for k, v in record.active.items() if k != _CHURN_RISK}
         changes, rules_active = transitions(now, rules_active, day, thresholds.clear_after_days)
-        risk_active = record.active.get(SignalType.CHURN_RISK)
+        risk_active = record.active.get(_CHURN_RISK)
         if model and risk and scored.metrics.observed_days >= MIN_RISK_OBSERVED_DAYS:
             stepped, change = step_churn_risk(risk_active, risk, model, day)
-            days = hold_days(SignalType.CHURN_RISK, config.rules)
-            if change and not change.recovered and days and (age := problem_age()) is not None and age < days:
-                held += (SignalType.CHURN_RISK,)  # the estimate reads the same gap: it waits as well
+            if (
+                change
+                and not change.recovered
+                and (days := hold_days(_CHURN_RISK, config.rules))
+                and (age := problem_age()) is not None
+                and age < days
+            ):
+                held += (_CHURN_RISK,)  # the estimate reads the same gap: it waits as well
             else:
                 risk_active = stepped
                 changes += [change] if change else []
-        record.active = rules_active | ({SignalType.CHURN_RISK: risk_active} if risk_active else {})
+        record.active = rules_active | ({_CHURN_RISK: risk_active} if risk_active else {})
         signals = [_signal(account_id, t, day, scored, risk, record.health, profile, config) for t in changes]
-    record.history = _trim(record.history, day - timedelta(days=7))
+    record.history = _trim(record.history, date.fromordinal(day.toordinal() - 7))
     points = {c.name: c.points for c in scored.health.components if c.points is not None}
     record.history[day] = Snapshot(scored.health.score, points)
     record.health = scored.health
@@ -240,106 +283,21 @@ def evaluate_account(
     clock: datetime | None = None,
     hold: DataHold | None = None,
 ) -> Evaluation:
-    """Fold ``events`` (in stream order) into ``record``, closing the days they pass; then score the tip.
+    """Fold ``events`` (in stream order) into ``record``, closing the days they pass; the tip is scored where
+    the evaluation's ``tip`` is read (before ``record`` is evaluated again).
     ``clock``: the scorer's event-time clock, which moves an idle account's tip (and closes) forward; ``hold``:
     see ``close_day``."""
     closes: list[DayClose] = []
     signals: list[RiskSignal] = []
     late = 0
+    record.folds += 1
     for e in events:
         if record.state.watermark is not None:
             close_days_before(account_id, record, e.occurred_at.date(), profile, config, closes, signals, hold)
         late += not apply_event(record.state, e, config.rules)
     tip = _latest(record.as_of, record.state.watermark, clock if record.state.watermark else None)
     if tip is None:
-        return Evaluation(record, [], "", None, late=late)
+        return Evaluation(record, [], None, late=late)
     close_days_before(account_id, record, tip.date(), profile, config, closes, signals, hold)
-    scored = _score(record, tip.date(), profile, config, complete=False)
     record.as_of = tip
-    return Evaluation(record, signals, scored.explanation, tip, scored.metrics, late, scored.health, tuple(closes))
-
-
-def history_to_json(history: dict[date, Snapshot], layouts: RowLayouts = HISTORY_LAYOUTS) -> dict[str, Any]:
-    """``{"v": version, "d": {day: [score, *points in the version's layout]}}``."""
-    names = layouts.current_fields[1:]
-    days = {d.isoformat(): [s.score, *(s.points.get(n) for n in names)] for d, s in sorted(history.items())}
-    return {"v": layouts.current, "d": days}
-
-
-def history_from_json(data: dict[str, Any], layouts: RowLayouts = HISTORY_LAYOUTS) -> dict[date, Snapshot]:
-    """Reads every format version by name; version 1 (the first release) is the bare ``{day: values}``."""
-    version, days = (int(data["v"]), data.get("d", {})) if "v" in data else (1, data)
-    out = {}
-    for d, values in days.items():
-        named = layouts.named(version, values)
-        score = named.pop("score", None)
-        points = {n: float(v) for n, v in named.items() if v is not None}
-        out[date.fromisoformat(d)] = Snapshot(float(score or 0.0), points)
-    return out
-
-
-def health_to_json(h: HealthScore) -> list[dict[str, Any]]:
-    return [vars(c) for c in h.components]
-
-
-RECORD_COLUMNS = (
-    "account_id",
-    "state",
-    "closed_score",
-    "closed_band",
-    "closed_on",
-    "active_signals",
-    "as_of",
-    "history",
-)
-
-
-def record_from_row(row: Any) -> AccountRecord:
-    """From an account_health row's columns in ``RECORD_COLUMNS``. The score of the last close comes back
-    without its components: only its score and band are read (hysteresis, "score before" in signals)."""
-    health = None
-    if row.closed_score is not None and row.closed_band is not None:
-        health = HealthScore(row.closed_score, Band(row.closed_band), ())
-    return AccountRecord(
-        state=state_from_json(row.state),
-        health=health,
-        active=active_from_json(row.active_signals, row.as_of),
-        as_of=row.as_of,
-        history=history_from_json(row.history or {}),
-        closed_on=row.closed_on,
-    )
-
-
-def record_to_row(record: AccountRecord, tip: HealthScore | None) -> dict[str, Any]:
-    """The record's columns, with ``tip`` (the score at the tip) as the score the API shows."""
-    closed = record.health
-    return {
-        "state": state_to_json(record.state),
-        "score": tip.score if tip else None,
-        "band": tip.band.value if tip else None,
-        "components": health_to_json(tip) if tip else [],
-        "closed_score": closed.score if closed else None,
-        "closed_band": closed.band.value if closed else None,
-        "closed_on": record.closed_on,
-        "active_signals": {k.value: _active_to_json(v) for k, v in record.active.items()},
-        "as_of": record.as_of,
-        "history": history_to_json(record.history),
-    }
-
-
-def active_from_json(data: dict[str, Any], as_of: datetime | None) -> dict[SignalType, ActiveSignal]:
-    """Reads both forms: {type: {severity, last_held}} and the first release's {type: severity}."""
-    out = {}
-    for k, v in data.items():
-        if isinstance(v, str):
-            held = as_of.date() if as_of else date.min
-            out[SignalType(k)] = ActiveSignal(Severity(v), held)
-        else:
-            since = date.fromisoformat(v["since"]) if v.get("since") else None
-            out[SignalType(k)] = ActiveSignal(Severity(v["severity"]), date.fromisoformat(v["last_held"]), since)
-    return out
-
-
-def _active_to_json(a: ActiveSignal) -> dict[str, str]:
-    out = {"severity": a.severity.value, "last_held": a.last_held.isoformat()}
-    return out | ({"since": a.since.isoformat()} if a.since else {})
+    return Evaluation(record, signals, tip, late, tuple(closes), TipScore(record, tip.date(), profile, config))

@@ -162,20 +162,35 @@ def window_metrics(
 
 
 def _profile_metrics(state: AccountState, as_of: date, profile: AccountProfile | None) -> dict[str, Any]:
+    return dict(zip(PROFILE_FIELDS, profile_values(state, as_of, profile), strict=True))
+
+
+PROFILE_FIELDS = ("seats_purchased", "account_age_days", "lifecycle_stage", "days_to_renewal", "activated")
+
+
+def profile_values(state: AccountState, as_of: date, profile: AccountProfile | None) -> ProfileValues:
+    """The metrics of ``PROFILE_FIELDS``, in that order."""
     started = state.signed_up_on
-    if profile is not None and profile.created_date is not None:
+    if profile is None:
+        seats = None if state.seats is None else state.seats[1]
+        age = None if started is None else max(0, (as_of - started).days)
+        return seats, age, None, None, _activated(state, started, profile)
+    if profile.created_date is not None:
         started = profile.created_date
-    seats = profile.seats_purchased if profile else None
+    seats = profile.seats_purchased
     if state.seats is not None and not seats:
         seats = state.seats[1]
-    renewal = profile.renewal_date if profile else None
-    return {
-        "seats_purchased": seats,
-        "account_age_days": None if started is None else max(0, (as_of - started).days),
-        "lifecycle_stage": profile.lifecycle_stage.value if profile else None,
-        "days_to_renewal": None if renewal is None else (renewal - as_of).days,
-        "activated": _activated(state, started, profile),
-    }
+    renewal = profile.renewal_date
+    return (
+        seats,
+        None if started is None else max(0, (as_of - started).days),
+        profile.lifecycle_stage.value,
+        None if renewal is None else (renewal - as_of).days,
+        _activated(state, started, profile),
+    )
+
+
+ProfileValues = tuple[int | None, int | None, str | None, int | None, bool | None]
 
 
 def _activated(state: AccountState, started: date | None, profile: AccountProfile | None) -> bool | None:

@@ -22,8 +22,10 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from services.scorer import dedup
+from services.scorer.churn_risk import RiskReading
 from services.scorer.decode import ScorerEvent
-from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account, record_to_row
+from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, TipScore, evaluate_account
+from services.scorer.record_rows import record_to_row
 from services.scorer.scoring import HealthScore
 from services.scorer.watches import PartitionWatches
 from services.scorer.windows import AccountState
@@ -69,12 +71,24 @@ class Resident:
 
 @dataclass(slots=True)
 class _Tip:
-    """What an account's health row needs beyond its record: the latest evaluation's tip and risk."""
+    """What an account's health row needs beyond its record: the latest evaluation's tip and risk. The tip is
+    scored, and both are worded, only once the row is written (a later batch's evaluation replaces most)."""
 
-    health: HealthScore | None
-    explanation: str
+    score: TipScore | None
     risk: float | None = None
-    risk_explanation: str | None = None
+    reading: RiskReading | None = None  # the last close's estimate
+
+    @property
+    def health(self) -> HealthScore | None:
+        return self.score.scored().health if self.score else None
+
+    @property
+    def explanation(self) -> str:
+        return self.score.scored().explanation if self.score else ""
+
+    @property
+    def risk_explanation(self) -> str | None:
+        return None if self.reading is None else self.reading.explanation
 
 
 @dataclass
@@ -108,7 +122,7 @@ class Pending:
 
 def _merge_tip(old: _Tip, new: _Tip) -> _Tip:
     if new.risk is None:  # an evaluation that closed no day keeps the last close's estimate
-        new.risk, new.risk_explanation = old.risk, old.risk_explanation
+        new.risk, new.reading = old.risk, old.reading
     return new
 
 
@@ -210,19 +224,16 @@ class ResidentAccounts:
             for t in c.held:
                 self.held[t.value] += 1
         risk = next((c.risk for c in reversed(ev.closes) if c.risk), None)
-        tip = _Tip(ev.health, ev.explanation, risk.probability if risk else None, risk.explanation if risk else None)
+        tip = _Tip(ev.tip, risk.probability if risk else None, risk)
         old = self.pending.dirty.get(account_id)
         self.pending.dirty[account_id] = _merge_tip(old, tip) if old else tip
         history = self.pending.history
         for c in ev.closes:
             row = {"account_id": account_id, "day": c.day, "score": c.health.score, "band": c.health.band}
-            _put_history(history, (account_id, c.day), row | ({"risk": c.risk.probability} if c.risk else {}))
-        h = ev.health
-        if h is not None and ev.as_of is not None:  # the day in progress, until its close replaces it
-            day = ev.as_of.date()
-            row = {"account_id": account_id, "day": day, "score": h.score, "band": h.band}
-            _put_history(history, (account_id, day), row)
-        self.pending.signals.extend(ev.signals)
+            if c.risk:
+                row["risk"] = c.risk.probability
+            _put_history(history, (account_id, c.day), row)
+        self.pending.signals.extend(ev.signals)  # the tip's history row is written with its health row
 
     def take_rows(self, epochs: dict[TopicPartition, int], offsets: dict[TopicPartition, int]) -> CheckpointRows:
         """Encode the pending writes (and start a fresh ``Pending``): rows of the records as they are now."""
@@ -232,6 +243,9 @@ class ResidentAccounts:
         for a, tip in p.dirty.items():
             r = self.accounts[a]
             h = tip.health
+            if h is not None and tip.score is not None:  # the day in progress, until its close replaces it
+                row = {"account_id": a, "day": tip.score.day, "score": h.score, "band": h.band}
+                _put_history(p.history, (a, tip.score.day), row)
             health.append(
                 {"account_id": a, **record_to_row(r.record, h), "explanation": tip.explanation or None}
                 | {"partition": r.partition, "scorecard": h.scorecard if h else None}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.scorer.day_sums import DaySums, fractional, recent_bitmaps, sums_through
-from services.scorer.metrics import WindowMetrics, _mean, _profile_metrics, window_metrics
+from services.scorer.metrics import WindowMetrics, profile_values, window_metrics
 from services.scorer.risk_features import (
     WEEKS_KEPT,
     WINDOWS,
@@ -87,8 +87,9 @@ def close_metrics(
         return window_metrics(state, as_of, rules, profile, day_complete=True)
     o, cur = s.anchor, rules.current_days
     r = _Recent()
-    r.logins, r.uses = s.total(s.logins, o - cur + 1, o), s.total(s.uses, o - cur + 1, o)
-    r.key_uses = s.total(s.key_uses, o - cur + 1, o)
+    top = o - s.origin + 1  # ``s.total`` of the current window: the prefixes at top and top - cur
+    r.logins, r.uses = s.logins[top] - s.logins[top - cur], s.uses[top] - s.uses[top - cur]
+    r.key_uses = s.key_uses[top] - s.key_uses[top - cur]
     r.users, r.features = s.bitmaps(state, cur)
     reach = o - cur - rules.baseline_days + 1
     _support(state, s, r, reach, o - cur + 1)
@@ -122,9 +123,9 @@ def tip_metrics(
 
 
 def _support(state: AccountState, s: DaySums, r: _Recent, reach: int, current_from: int) -> None:
-    held = state.days
+    held, day_of = state.days, date.fromordinal
     for q in s.support_days(reach):
-        b = held.get(date.fromordinal(q))
+        b = held.get(day_of(q))
         if b is not None:
             r.add_support(b, q >= current_from)
 
@@ -134,34 +135,42 @@ def _metrics(
 ) -> WindowMetrics:
     """The metrics of ``as_of``, whose usage windows end on the sums' anchor (the last complete day)."""
     o, cur_days, base_days = s.anchor, rules.current_days, rules.baseline_days
-    act_base = s.total(s.activity, o - cur_days - base_days + 1, o - cur_days)
+    activity, top = s.activity, o - s.origin + 1  # ``s.total`` of days ending on o - k: [top - k] - [top - k - n]
+    act_base = activity[top - cur_days] - activity[top - cur_days - base_days]
     first = s.first_day(state)
     end = o - cur_days
     covered = max(0, end - max(first, end - base_days + 1) + 1)
     last = state.last_activity_at
-    return WindowMetrics(
-        as_of=as_of,
-        activity_current=s.total(s.activity, o - cur_days + 1, o) / cur_days,
-        activity_baseline=act_base / covered if covered else 0.0,
-        has_baseline=covered >= min(rules.min_baseline_days, base_days) and act_base > 0,
-        active_users_current=distinct_estimate(r.users, USER_BITS),
-        features_current=distinct_estimate(r.features, FEATURE_BITS),
-        tickets_current=r.tickets_cur,
-        tickets_baseline_weekly=r.tickets_base * 7 / covered if covered else 0.0,
-        escalations_current=r.escalations,
-        days_since_activity=None if last is None else max(0, (as_of - last.date()).days),
-        logins_current=int(r.logins),
-        feature_uses_current=r.uses,
-        key_feature_uses_current=r.key_uses,
-        urgent_current=r.urgent,
-        open_tickets=len(state.open_tickets),
-        resolve_hours_avg=_mean(r.resolve_hours, r.timed),
-        csat_avg=_mean(r.csat_sum, r.csat_n),
-        nps_latest=state.latest_nps[1] if state.latest_nps else None,
-        nps_avg=_mean(r.nps_sum, r.nps_n),
-        late_events=state.late_events,
-        observed_days=max(0, as_of.toordinal() - first + 1),
-        **_profile_metrics(state, as_of, profile),
+    latest_nps = state.latest_nps
+    seats, age, stage, renewal, activated = profile_values(state, as_of, profile)
+    as_of_day = as_of.toordinal()
+    return WindowMetrics(  # positional, in the order of its fields (a third of the cost of keywords)
+        as_of,
+        (activity[top] - activity[top - cur_days]) / cur_days,
+        act_base / covered if covered else 0.0,
+        covered >= min(rules.min_baseline_days, base_days) and act_base > 0,
+        distinct_estimate(r.users, USER_BITS),
+        distinct_estimate(r.features, FEATURE_BITS),
+        r.tickets_cur,
+        r.tickets_base * 7 / covered if covered else 0.0,
+        r.escalations,
+        None if last is None else max(0, as_of_day - last.toordinal()),
+        int(r.logins),
+        r.uses,
+        r.key_uses,
+        r.urgent,
+        len(state.open_tickets),
+        None if r.timed == 0 else round(r.resolve_hours / r.timed, 2),  # _mean, inlined
+        None if r.csat_n == 0 else round(r.csat_sum / r.csat_n, 2),
+        latest_nps[1] if latest_nps else None,
+        None if r.nps_n == 0 else round(r.nps_sum / r.nps_n, 2),
+        seats,
+        age,
+        stage,
+        renewal,
+        activated,
+        state.late_events,
+        max(0, as_of_day - first + 1),
     )
 
 
@@ -170,7 +179,8 @@ def close_risk_inputs(
 ) -> RiskInputs:
     """``risk_inputs(state, day, profile, rules)`` where the ``needed`` features are all ones the sums give (every
     feature but ``NOT_FROM_SUMS``); of its values, those of the groups the ``needed`` ones are in."""
-    s = None if needed & NOT_FROM_SUMS else sums_through(state, day, rules)
+    usage, recent, support, not_from_sums = _groups_of(needed)
+    s = None if not_from_sums else sums_through(state, day, rules)
     if s is None:
         return risk_inputs(state, day, profile, rules)
     o = s.anchor
@@ -180,37 +190,67 @@ def close_risk_inputs(
     lived = max(1, o - seen + 1)
     seats = _seats_of(state, profile)
     v: dict[str, float | None] = {}
-    if needed & _USAGE:
+    if usage:
         _add_usage_features(v, s, lived, seats, rules)
-    if needed & _RECENT:
+    if recent:
         users, features = s.bitmaps(state, 7)
         active_users = distinct_estimate(users, USER_BITS)
         v["active_users_7d"] = active_users
         v["seat_use_7d"] = None if seats is None else min(1.5, active_users / seats)
         v["features_7d"] = distinct_estimate(features, FEATURE_BITS)
-    if needed & _SUPPORT:
+    if support:
         _add_support_features(v, state, s, seats)
     v["open_tickets"] = len(state.open_tickets)
     _add_profile_features(v, state, day, profile, start)
     v["seats"] = seats
-    week_sums = (s.total(s.activity, o - 7 * k - 6, o - 7 * k) for k in range(min(WEEKS_KEPT, lived // 7)))
-    weekly = () if seats is None else tuple(w / 7 / seats for w in week_sums)
+    weekly: tuple[float, ...] = ()
+    if seats is not None:  # the weeks' sums: ``s.total`` of days o - 7k - 6 .. o - 7k
+        prefix, top = s.activity, o - s.origin + 1
+        weekly = tuple(
+            (prefix[i] - prefix[i - 7]) / 7 / seats for i in range(top, top - 7 * min(WEEKS_KEPT, lived // 7), -7)
+        )
     return RiskInputs(v, weekly, profile.plan if profile else None, lived)
+
+
+_GROUPS: dict[frozenset[str], tuple[bool, bool, bool, bool]] = {}
+
+
+def _groups_of(needed: frozenset[str]) -> tuple[bool, bool, bool, bool]:
+    """Whether ``needed`` reads the usage, recent and support groups, and a feature the sums do not give."""
+    found = _GROUPS.get(needed)
+    if found is None:
+        if len(_GROUPS) > 16:
+            _GROUPS.clear()
+        found = _GROUPS[needed] = (
+            bool(needed & _USAGE),
+            bool(needed & _RECENT),
+            bool(needed & _SUPPORT),
+            bool(needed & NOT_FROM_SUMS),
+        )
+    return found
 
 
 def _add_usage_features(
     v: dict[str, float | None], s: DaySums, lived: int, seats: int | None, rules: WindowRules
 ) -> None:
-    o = s.anchor
+    """Each window's sum is ``s.total`` of the days ending on the anchor, read from the prefixes directly."""
+    top = s.anchor - s.origin + 1  # the prefix index summing up to the anchor
+    activity_sums, login_sums = s.activity, s.logins
+    activity_top, logins_top = activity_sums[top], login_sums[top]
+    most = min(lived, rules.horizon_days)
     means = []
     for limit, activity_key, logins_key, activity_seat_key, logins_seat_key, _ in _WINDOW_KEYS:
-        days = min(limit, lived, rules.horizon_days)
-        activity, logins = s.total(s.activity, o - limit + 1, o) / days, s.total(s.logins, o - limit + 1, o) / days
+        days = limit if limit < most else most
+        activity = (activity_top - activity_sums[top - limit]) / days
+        logins = (logins_top - login_sums[top - limit]) / days
         means.append(activity)
         v[activity_key], v[logins_key] = activity, logins
-        v[activity_seat_key] = _ratio(activity, seats)
-        v[logins_seat_key] = _ratio(logins, seats)
-    v["uses_per_login_28d"] = _ratio(s.total(s.uses, o - 27, o), s.total(s.logins, o - 27, o))
+        if seats:
+            v[activity_seat_key], v[logins_seat_key] = activity / seats, logins / seats
+        else:
+            v[activity_seat_key] = v[logins_seat_key] = None
+    uses = s.uses[top] - s.uses[top - 28]
+    v["uses_per_login_28d"] = _ratio(uses, logins_top - login_sums[top - 28])
     v["activity_ratio_7_28"] = _ratio(means[0], means[1])
     v["activity_ratio_28_90"] = _ratio(means[1], means[2])
 

@@ -9,7 +9,6 @@ neutral; the explanation says which components were missing. The scorecard itsel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from services.scorer.metrics import WindowMetrics
 from shared.signals import Band
@@ -122,29 +121,103 @@ def score_account(
     previous_band: Band | None = None,
     points_7d_ago: dict[str, float] | None = None,
 ) -> HealthScore:
-    values = component_values(m, card.onboarding_days)
-    known = [c.weight for c in card.components if values.get(c.name) is not None]
+    compiled = _compiled(card)
+    values = _value_row(m, card.onboarding_days)
+    row = [values[i] for _, i in compiled]
+    known = [c.weight for (c, _), v in zip(compiled, row, strict=True) if v is not None]
     total_weight = sum(known)
+    if total_weight == 0:
+        score = round(0.0, 1) if known else 50.0
+        parts = tuple(c.unknown for c, _ in compiled)
+        names = tuple(c.name for c, _ in compiled)
+        return HealthScore(score, band_for(score, card.bands, previous_band), parts, card.name, names)
     before = points_7d_ago or {}
-    parts: list[ComponentScore] = []
+    found: list[ComponentScore] = []
+    missing: list[str] = []
     score = 0.0
-    for c in card.components:
-        value = values.get(c.name)
-        if value is None or total_weight == 0:
-            parts.append(ComponentScore(c.name, None, None, 0.0))
+    for (c, _), value in zip(compiled, row, strict=True):
+        if value is None:
+            found.append(c.unknown)
+            missing.append(c.name)
             continue
-        known_before = before.get(c.name)
-        part, contribution = _component_score(c.name, c.weight, c.worst, c.best, value, known_before, total_weight)
-        score += contribution
-        parts.append(part)
-    score = round(score, 1) if known else 50.0
-    missing = tuple(p.name for p in parts if p.points is None)
+        key = (value, before.get(c.name), total_weight)
+        hit = c.cache.get(key)
+        if hit is None:
+            if len(c.cache) >= _CACHE_PER_COMPONENT:
+                c.cache.clear()
+            hit = c.cache[key] = _component_score(c.name, c.weight, c.worst, c.best, value, key[1], total_weight)
+        score += hit[1]
+        found.append(hit[0])
+    score = round(score, 1)
     band = band_for(score, card.bands, previous_band)
-    return HealthScore(score=score, band=band, components=tuple(parts), scorecard=card.name, missing=missing)
+    return HealthScore(score, band, tuple(found), card.name, tuple(missing))
 
 
-# the same values come back close after close (counts, days, saturated ratios); typed: 3 and 3.0 print apart
-@lru_cache(maxsize=1 << 14, typed=True)
+# the same values come back close after close (counts, days, saturated ratios): each component keeps its scores.
+# The values are floats (``_value_row``), so a key's equality is its printed form's (3 and 3.0 never meet).
+_CACHE_PER_COMPONENT = 1 << 12
+_VALUE_NAMES = (
+    "usage_trend",
+    "engagement_breadth",
+    "seat_utilisation",
+    "recency",
+    "support_load",
+    "escalations",
+    "sentiment",
+    "onboarding_progress",
+    "renewal_proximity",
+)
+_VALUE_INDEX = {n: i for i, n in enumerate(_VALUE_NAMES)}
+_UNKNOWN_VALUE = len(_VALUE_NAMES)  # the index for a component the metrics give no value for: always None
+
+
+@dataclass(slots=True, eq=False)
+class _CompiledComponent:
+    name: str
+    weight: float
+    worst: float
+    best: float
+    unknown: ComponentScore  # its score where its metric is unknown
+    cache: dict[tuple[float, float | None, float], tuple[ComponentScore, float]]
+
+
+_COMPILED: dict[int, tuple[Scorecard, tuple[tuple[_CompiledComponent, int], ...]]] = {}
+
+
+def _compiled(card: Scorecard) -> tuple[tuple[_CompiledComponent, int], ...]:
+    """Per scorecard (by id, holding it so the id stays its): each component with the index of its value."""
+    found = _COMPILED.get(id(card))
+    if found is None or found[0] is not card:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        rows = tuple(
+            (
+                _CompiledComponent(c.name, c.weight, c.worst, c.best, ComponentScore(c.name, None, None, 0.0), {}),
+                _VALUE_INDEX.get(c.name, _UNKNOWN_VALUE),
+            )
+            for c in card.components
+        )
+        found = _COMPILED[id(card)] = (card, rows)
+    return found[1]
+
+
+def _value_row(m: WindowMetrics, onboarding_days: int) -> tuple[float | None, ...]:
+    """``component_values`` in the order of ``_VALUE_NAMES``, and None for ``_UNKNOWN_VALUE``."""
+    since, renewal = m.days_since_activity, m.days_to_renewal
+    return (
+        m.usage_ratio,
+        None if since is None else float(m.features_current),
+        m.seat_utilisation,
+        None if since is None else float(since),
+        float(m.tickets_current),
+        float(m.escalations_current),
+        sentiment(m),
+        onboarding_progress(m, onboarding_days),
+        None if renewal is None else float(renewal),
+        None,
+    )
+
+
 def _component_score(
     name: str, weight: float, worst: float, best: float, value: float, before: float | None, total_weight: float
 ) -> tuple[ComponentScore, float]:
@@ -161,9 +234,10 @@ def band_for(score: float, bands: Bands, previous: Band | None = None) -> Band:
         return plain
     h = bands.hysteresis
     # Only move once the score is clearly past the boundary, so a wobbling score does not flap.
-    sticky = {
-        Band.GREEN: score >= bands.green_at - h,
-        Band.YELLOW: bands.yellow_at - h <= score < bands.green_at + h,
-        Band.RED: score < bands.yellow_at + h,
-    }
-    return previous if sticky[previous] else plain
+    if previous == Band.GREEN:
+        sticky = score >= bands.green_at - h
+    elif previous == Band.YELLOW:
+        sticky = bands.yellow_at - h <= score < bands.green_at + h
+    else:
+        sticky = score < bands.yellow_at + h
+    return previous if sticky else plain

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import cast
 
-from services.scorer.day_sums import DaySums, forget_day, touch_day
+from services.scorer.day_sums import DaySums, first_held, forget_day, touch_day
 from services.scorer.decode import FeedbackRecord, LifecycleRecord, ScorerEvent, TicketRecord, UsageRecord
 from shared.events import (
     FeedbackEvent,
@@ -122,6 +122,7 @@ def ticket_key(ticket_id: str) -> str:
     return hashlib.blake2b(ticket_id.encode(), digest_size=5).hexdigest()
 
 
+@lru_cache(maxsize=1 << 14)  # a quiet account's bitmaps stay the same close after close
 def distinct_estimate(bitmap: int, bits: int) -> int:
     """Linear counting: the expected number of distinct values that set this many bits."""
     zeros = bits - bitmap.bit_count()
@@ -267,7 +268,7 @@ def prune(state: AccountState, as_of: date, rules: WindowRules) -> None:
         elif d < bitmap_from and (b.users or b.features):
             b.users = b.features = 0
     for d in gone:
-        forget_day(state, state.days.pop(d))
+        forget_day(state, state.days.pop(d))  # in the state's order, not by day: the first day is looked up again
     _prune_tickets(state, oldest)
 
 
@@ -280,15 +281,16 @@ def _prune_moved(state: AccountState, before: date, now: date, rules: WindowRule
     """
     moved = (now - before).days
     oldest_before = before - timedelta(days=rules.horizon_days)
-    if moved >= len(state.days) or min(state.days) < oldest_before:
+    if moved >= len(state.days) or first_held(state) < oldest_before:
         prune(state, now, rules)
         return
-    bitmap_from_before = before - timedelta(days=rules.current_days - 1)
-    for n in range(moved):
-        dropped = state.days.pop(oldest_before + timedelta(days=n), None)
+    oldest, bitmap_from = oldest_before.toordinal(), before.toordinal() - rules.current_days + 1
+    days, day_of = state.days, date.fromordinal
+    for n in range(moved):  # oldest first: the days before each one dropped are already gone
+        dropped = days.pop(day_of(oldest + n), None)
         if dropped is not None:
-            forget_day(state, dropped)
-        b = state.days.get(bitmap_from_before + timedelta(days=n))
+            forget_day(state, dropped, oldest + n)
+        b = days.get(day_of(bitmap_from + n))
         if b is not None:
             b.users = b.features = 0
     _prune_tickets(state, now - timedelta(days=rules.horizon_days))

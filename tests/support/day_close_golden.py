@@ -26,15 +26,9 @@ from typing import Any
 
 from services.scorer.app import scoring_config
 from services.scorer.decode import ScorerEvent, decode_scorer_event
-from services.scorer.evaluate import (
-    AccountRecord,
-    Evaluation,
-    ScoringConfig,
-    evaluate_account,
-    record_from_row,
-    record_to_row,
-)
+from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account
 from services.scorer.metrics import WindowMetrics
+from services.scorer.record_rows import record_from_row, record_to_row
 from services.scorer.risk_model import default_model_path, load_model
 from services.scorer.scoring import HealthScore
 from services.scorer.settings import ScorerSettings

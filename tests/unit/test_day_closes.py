@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scorer.evaluate import AccountRecord, evaluate_account, record_from_row, record_to_row
+from services.scorer.evaluate import AccountRecord, evaluate_account
+from services.scorer.record_rows import record_from_row, record_to_row
 from services.scorer.windows import churned_by
 from shared.accounts import AccountProfile
 from shared.events import EVENT_ADAPTER, Event

@@ -11,7 +11,8 @@ from typing import Any
 from services.scorer.codec import state_to_json
 from services.scorer.decode import ScorerEvent, decode_scorer_event
 from services.scorer.dedup import keys_of
-from services.scorer.evaluate import ScoringConfig, record_from_row
+from services.scorer.evaluate import ScoringConfig
+from services.scorer.record_rows import record_from_row
 from services.scorer.resident import CheckpointRows, Loaded, ResidentAccounts
 from services.scorer.windows import WindowRules
 from tests.support.scorer_stream import account_events

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from services.scorer.codec import DAYS, DayCodec, state_from_json, state_to_json
-from services.scorer.evaluate import Snapshot, history_from_json, history_to_json
+from services.scorer.evaluate import Snapshot
 from services.scorer.layouts import DAY_LAYOUTS, HISTORY_LAYOUTS, LayoutError, RowLayouts
+from services.scorer.record_rows import history_from_json, history_to_json
 from services.scorer.windows import AccountState, DayBucket
 
 # Rows exactly as the first release stored them (no version; days and history positional).
