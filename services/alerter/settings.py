@@ -41,10 +41,11 @@ class AlerterSettings(CommonSettings, KeyAuthSettings):
         default=5.0, gt=0, description="how often the reminder/digest scheduler ticks (its old name is kept)"
     )
     group_wait_seconds: float = Field(
-        default=1.0,
+        default=0.5,
         ge=0,
         description="a new group of an account's notices waits this long for the rest of them: the scorer publishes"
-        " one day close's signals together, so a second gathers them and keeps a lone signal's notice prompt",
+        " one day close's signals together (one checkpoint, one outbox page), so half a second gathers them and keeps"
+        " a lone signal's notice prompt",
     )
     group_interval_seconds: float = Field(
         default=300.0, ge=0, description="after a group went out, the account's next notices wait this long"
