@@ -27,6 +27,7 @@ from typing import Any
 from services.scorer.app import scoring_config
 from services.scorer.decode import ScorerEvent, decode_scorer_event
 from services.scorer.evaluate import AccountRecord, Evaluation, ScoringConfig, evaluate_account
+from services.scorer.layouts import DAY_LAYOUTS
 from services.scorer.metrics import WindowMetrics
 from services.scorer.record_rows import record_from_row, record_to_row
 from services.scorer.risk_model import default_model_path, load_model
@@ -184,26 +185,7 @@ def _persisted(record: AccountRecord, ev: Evaluation) -> AccountRecord:
 
 METRIC_FIELDS = tuple(f.name for f in fields(WindowMetrics))  # read by name: how the class is declared is free
 # the stored record's days by name, not its JSON: a field the codec adds to the state does not change the digest
-BUCKET_FIELDS = tuple(
-    [
-        "logins",
-        "feature_uses",
-        "key_feature_uses",
-        "api_calls",
-        "tickets_opened",
-        "tickets_escalated",
-        "tickets_urgent",
-        "tickets_resolved",
-        "resolve_hours",
-        "resolutions_timed",
-        "csat_sum",
-        "csat_count",
-        "nps_sum",
-        "nps_count",
-        "users",
-        "features",
-    ]
-)
+BUCKET_FIELDS = DAY_LAYOUTS.fields_of(1)  # the first stored layout: fixed for good, whatever is added later
 
 
 def _health(h: HealthScore | None) -> Any:
