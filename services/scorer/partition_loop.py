@@ -193,22 +193,38 @@ class ScorerLoop:
                 )  # fmt: skip
             RECORDS.labels(self.group_id, "processed").inc(len(records) - len(rejected or []))
             RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected or []))
-        due = self.processor.checkpoint_due(self._interval_s, self._max_events)
-        if due and await self._retrying(self._checkpoint, stop):
-            self._commit_to_kafka()
+        if self.processor.write_done():  # a checkpoint written in the background: its signals, its offsets
+            await self._retrying(self._settle, stop)
+        if self.processor.checkpoint_due(self._interval_s, self._max_events):
+            await self._retrying(lambda: self._checkpoint(wait=not records), stop)
         if records:
             await self._retrying(self.processor.after_checkpoint, stop)
         elif fresh:
             await self._retrying(self.processor.on_idle, stop)
 
-    async def _checkpoint(self) -> bool:
+    async def _checkpoint(self, *, wait: bool = True) -> bool:
+        """A checkpoint; with ``wait=False`` its transaction runs while the loop goes on (see ``_settle``)."""
         while True:
             try:
-                return await self.processor.checkpoint()
-            except PartitionsLost as exc:  # a zombie's memory: drop it, and wait for the group to assign again
-                log.warning("%s: %s; their memory is dropped", self.group_id, exc)
-                self.processor.forget(exc.lost)
-                self.consumer.pause(*[tp for tp in exc.lost if tp in self.consumer.assignment()])
+                written = await self.processor.checkpoint(wait=wait)
+                if written:
+                    self._commit_to_kafka()
+                return written
+            except PartitionsLost as exc:
+                self._lost(exc)
+
+    async def _settle(self) -> None:
+        try:
+            await self.processor.settle()
+            self._commit_to_kafka()
+        except PartitionsLost as exc:
+            self._lost(exc)
+
+    def _lost(self, exc: PartitionsLost) -> None:
+        """A zombie's memory: drop it, and wait for the group to assign the partitions again."""
+        log.warning("%s: %s; their memory is dropped", self.group_id, exc)
+        self.processor.forget(exc.lost)
+        self.consumer.pause(*[tp for tp in exc.lost if tp in self.consumer.assignment()])
 
     async def _retrying(self, step: Any, stop: asyncio.Event) -> Any:
         backoff = self._retry_backoff_s
@@ -241,7 +257,8 @@ class ScorerLoop:
     def _commit_to_kafka(self) -> None:
         """Only lag monitoring reads Kafka's committed offsets (PostgreSQL has the truth): one commit in flight."""
         if self._kafka_commit is None or self._kafka_commit.done():
-            offsets = {tp: off for tp, off in self.processor.positions.items() if tp in self.consumer.assignment()}
+            assigned = self.consumer.assignment()
+            offsets = {tp: off for tp, off in self.processor.written_offsets().items() if tp in assigned}
             self._kafka_commit = asyncio.create_task(self._commit(offsets))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

@@ -5,7 +5,9 @@ Each polled batch is folded in memory (``fold``); a checkpoint (``checkpoint``, 
 ``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS`` or ``CHURNWATCH_CHECKPOINT_EVENTS``, and at once when live traffic
 raised signals, which are then published without waiting out the interval) writes the changed accounts, their
 new event keys, score history, queued signals, profiles, partition clocks and the next offsets in one
-transaction, fenced by the partitions' epochs (``checkpoint_store``). A crash loses only what came after the
+transaction, fenced by the partitions' epochs (``checkpoint_store``). While events keep coming, that transaction
+runs while the next batches fold (their changes go to the next checkpoint; ``settle`` applies its outcome, and a
+failed one's rows are pending again). A crash loses only what came after the
 last checkpoint, and the restart reads it again from the stored offsets: the same records give the same state
 and the same signal ids, so the effect is exactly once. The read API reads PostgreSQL: it lags by up to one
 checkpoint interval.
@@ -35,7 +37,7 @@ from services.scorer.checkpoint_store import PartitionsLost
 from services.scorer.data_problem_edge import DataProblemEdge
 from services.scorer.decode import ScorerEvent, decode_scorer_event
 from services.scorer.evaluate import ScoringConfig
-from services.scorer.resident import ResidentAccounts
+from services.scorer.resident import CheckpointRows, ResidentAccounts
 from shared.accounts import AccountProfile
 from shared.consumer_loop import Rejected
 from shared.offsets import load_offsets
@@ -97,6 +99,9 @@ class ScoringProcessor:
         self._outbox_pending = True
         self.data_problems = DataProblemEdge(self.resident, sessions)
         self._live_signals = False  # signals of recent days wait to be checkpointed
+        # a checkpoint's transaction in flight (with its rows and offsets), and whether the last one failed
+        self._writing: tuple[asyncio.Task[None], CheckpointRows, dict[TopicPartition, int]] | None = None
+        self._write_failed = False
 
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.epochs if tp.topic == self._topics.events}
@@ -195,22 +200,51 @@ class ScoringProcessor:
         waited = since >= interval_s
         return r.pending.events >= max_events or (waited and (r.dirty or self.positions != self._written))
 
-    async def checkpoint(self) -> bool:
+    async def checkpoint(self, *, wait: bool = True) -> bool:
         """Write what changed since the last checkpoint with the next offsets, in one transaction; False if
-        there was nothing to write. Raises PartitionsLost (nothing written) if another instance claimed one."""
+        there was nothing to write. Raises PartitionsLost (nothing written) if another instance claimed one.
+
+        ``wait=False`` (events keep coming): the rows are taken and encoded now and the transaction runs while
+        the loop folds the next batches; ``settle`` (first thing in the next checkpoint, or the loop's once the
+        transaction is done) applies its outcome. It waits all the same when live signals are queued (someone
+        waits for them) or the last one failed (so a failing PostgreSQL holds the loop back with its backoff)."""
+        await self.settle()
+        wait = wait or self._write_failed or self._live_signals  # someone waits for those signals: publish now
         self.last_checkpoint = time.monotonic()
         self._live_signals = False
         offsets = {tp: off for tp, off in self.positions.items() if self._written.get(tp) != off}
         if not offsets and not self.resident.dirty:
             return False
         rows = self.resident.take_rows(dict(self.epochs), offsets)
+        self._writing = asyncio.create_task(self._write(rows)), rows, offsets
+        if wait:
+            await self.settle()
+        return True
+
+    async def _write(self, rows: CheckpointRows) -> None:
+        async with self.sessions() as session, session.begin():
+            await checkpoint_store.write_checkpoint(session, self.group_id, self._topics.events, rows)
+
+    def write_done(self) -> bool:
+        """A checkpoint's transaction finished in the background and waits for ``settle``."""
+        return self._writing is not None and self._writing[0].done()
+
+    async def settle(self) -> None:
+        """The outcome of the checkpoint in flight, if any: once committed, its offsets count as written, its
+        signals wait in the outbox, and clean accounts beyond the budget go; if it failed its rows are pending
+        again (under what was folded since) and the error is raised."""
+        if self._writing is None:
+            return
+        task, rows, offsets = self._writing
+        self._writing = None
         try:
-            async with self.sessions() as session, session.begin():
-                await checkpoint_store.write_checkpoint(session, self.group_id, self._topics.events, rows)
+            await task
         except BaseException as exc:
             self.resident.restore()
+            self._write_failed = True
             CHECKPOINTS.labels("fenced" if isinstance(exc, PartitionsLost) else "failed").inc()
             raise
+        self._write_failed = False
         self.resident.checkpointed()
         self._written.update(offsets)
         self.data_problems.show_open()
@@ -222,7 +256,10 @@ class ScoringProcessor:
         RESIDENT.set(len(self.resident.accounts))
         await self._refresh_profiles()
         await self.data_problems.refresh_releases()
-        return True
+
+    def written_offsets(self) -> dict[TopicPartition, int]:
+        """The offsets the last committed checkpoint stored."""
+        return dict(self._written)
 
     async def _refresh_profiles(self) -> None:
         """Profiles another instance consumed (the accounts topic's partitions need not line up with events')."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,8 +99,11 @@ async def upsert_profiles(session: AsyncSession, profiles: dict[str, dict[str, A
     )
 
 
+_JSON = msgspec.json.Encoder()  # compact, and several times faster than json.dumps for a checkpoint's rows
+
+
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _JSON.encode(value).decode()
 
 
 async def save_health(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
