@@ -30,15 +30,20 @@ class ConsumerLag:
         self._group = group_id
         self._exported: set[TopicPartition] = set()
 
-    def update(self, consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]) -> None:
+    def update(self, consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]) -> int:
+        """Exports each owned partition's lag; returns their sum (records known to wait)."""
         now: set[TopicPartition] = set()
+        behind = 0
         for tp in consumer.assignment():
             at, highwater = positions.get(tp), consumer.highwater(tp)
             if at is not None and highwater is not None:
-                LAG.labels(self._group, tp.topic, str(tp.partition)).set(max(0, highwater - at))
+                lag = max(0, highwater - at)
+                LAG.labels(self._group, tp.topic, str(tp.partition)).set(lag)
+                behind += lag
                 now.add(tp)
         self.drop(self._exported - now)
         self._exported |= now
+        return behind
 
     def drop(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in set(partitions) & self._exported:

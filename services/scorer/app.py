@@ -72,6 +72,7 @@ def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_lette
         dead_letter=dead_letter,
         max_batch=settings.max_batch,
         checkpoint_interval_s=settings.checkpoint_interval_seconds,
+        catch_up_interval_s=settings.checkpoint_catch_up_interval_seconds,
         checkpoint_events=settings.checkpoint_events,
     )
 

@@ -61,6 +61,7 @@ class ScorerLoop:
         dead_letter: DeadLetterPublisher,
         max_batch: int = 20_000,
         checkpoint_interval_s: float = 1.0,
+        catch_up_interval_s: float = 5.0,
         checkpoint_events: int = 100_000,
         poll_timeout_ms: int = 200,
         retry_backoff_s: float = 1.0,
@@ -72,6 +73,8 @@ class ScorerLoop:
         self._dead_letter = dead_letter
         self._max_batch = max_batch
         self._interval_s = checkpoint_interval_s
+        self._catch_up_interval_s = catch_up_interval_s
+        self._behind = 0  # records known to wait on the owned partitions, as of the last poll
         self._max_events = checkpoint_events
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_backoff_s = retry_backoff_s
@@ -159,7 +162,7 @@ class ScorerLoop:
                 polled = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
                 async with self.lock:
                     await self._step(polled, fresh=seeks == self._seeks, stop=stop)
-                    self._lag.update(self._consumer, self.processor.positions)
+                    self._behind = self._lag.update(self._consumer, self.processor.positions)
         finally:
             async with self.lock:
                 await self._final_checkpoint()
@@ -195,7 +198,10 @@ class ScorerLoop:
             RECORDS.labels(self.group_id, "dead_lettered").inc(len(rejected or []))
         if self.processor.write_done():  # a checkpoint written in the background: its signals, its offsets
             await self._retrying(self._settle, stop)
-        if self.processor.checkpoint_due(self._interval_s, self._max_events):
+        # more than a poll behind (a replay, a backlog), the read API lags by the backlog whatever the interval,
+        # and each checkpoint writes every account changed since the last: fewer, larger ones then
+        interval = self._catch_up_interval_s if self._behind > self._max_batch else self._interval_s
+        if self.processor.checkpoint_due(interval, self._max_events):
             await self._retrying(lambda: self._checkpoint(wait=not records), stop)
         if records:
             await self._retrying(self.processor.after_checkpoint, stop)

@@ -52,14 +52,16 @@ SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-eval
 CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints written", ["outcome"])
 RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
 EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
-_PROFILE_MARGIN = timedelta(seconds=10)
+_PROFILE_MARGIN = timedelta(seconds=10)  # a profile's stamp is its transaction's start, committed a little later
 # Signals about the last two days (live traffic, not a replay) are checkpointed, and so published, at most this
 # soon after the last checkpoint rather than at the interval: the scorer's share of event -> Slack latency.
 _LIVE_SIGNAL_AGE = timedelta(days=2)
 _LIVE_SIGNAL_SPACING_S = 0.05
-# Events folded between two yields to the event loop. Folding slices in order is folding smaller batches: the
-# same state and signals (day closes decide, never batch boundaries).
-_FOLD_SLICE = 2_000  # a profile's stamp is its transaction's start, committed a little later
+# Events folded between two yields to the event loop, where the consumer's heartbeat and a checkpoint's
+# transaction in flight take their turn (each of its statements waits for one: 2,000 made a checkpoint of 10k
+# accounts take longer than the interval). Folding slices in order is folding smaller batches: the same state and
+# signals (day closes decide, never batch boundaries).
+_FOLD_SLICE = 1000
 
 
 class ScoringProcessor:
@@ -225,6 +227,11 @@ class ScoringProcessor:
         async with self.sessions() as session, session.begin():
             await checkpoint_store.write_checkpoint(session, self.group_id, self._topics.events, rows)
 
+    @property
+    def writing(self) -> bool:
+        """A checkpoint's transaction is in flight (or done and not settled yet)."""
+        return self._writing is not None
+
     def write_done(self) -> bool:
         """A checkpoint's transaction finished in the background and waits for ``settle``."""
         return self._writing is not None and self._writing[0].done()
@@ -276,24 +283,30 @@ class ScoringProcessor:
         While events flow, each partition's accounts go by that partition's own clock: in a replay one partition
         can be days ahead of another, and its clock would close days whose events are still unread elsewhere.
         Once caught up, every partition goes by the latest clock, so a partition whose accounts all went silent
-        still sees the days pass. Checkpoints first, so the table it searches holds what memory holds."""
+        still sees the days pass, and the sweep checkpoints first (so the table it searches holds what memory
+        holds) and after (the next page is searched in the table). While events flow it waits for no checkpoint:
+        the table lags memory by up to one, so memory decides for the accounts it holds, and what it closes goes
+        out with the next checkpoint."""
         partitions = self.owned_partitions()
         if not partitions:
             return 0
-        await self.checkpoint()
+        if caught_up:
+            await self.checkpoint()
         async with self.sessions() as session:
             known = await store.read_clocks(session, self._topics.events)
             if not known:
                 return 0
             latest = max(known.values())
             clocks = {p: latest if caught_up else known[p] for p in partitions if caught_up or p in known}
-            due = await checkpoint_store.stale_accounts(session, clocks, self._sweep_batch)
+            stale = await checkpoint_store.stale_accounts(session, clocks, self._sweep_batch)
+        due = self.resident.still_open(stale, clocks)
         if not due:
             return 0
         await self._make_resident(dict(due))
         self.resident.sweep({a: clocks[p] for a, p in due.items()})
         self.data_problems.count_held()
-        await self.checkpoint()
+        if caught_up:
+            await self.checkpoint()
         SWEPT.inc(len(due))
         return len(due)
 

@@ -195,6 +195,17 @@ class ResidentAccounts:
         self.pending.events += len(events)
         return FoldCounts(len(events) - len(to_fold), late, len(to_fold) - late)
 
+    def still_open(self, due: Mapping[str, int], clocks: Mapping[int, datetime]) -> dict[str, int]:
+        """Of the accounts the table says have a day before their partition's clock to close (``due``: account ->
+        partition), those memory agrees about: a resident account's record is newer than its row."""
+        out = {}
+        for a, p in due.items():
+            r = self.accounts.get(a)
+            closed = r.record.closed_on if r is not None else None
+            if closed is None or closed.toordinal() < clocks[p].toordinal() - 1:
+                out[a] = p
+        return out
+
     def sweep(self, due: Mapping[str, datetime]) -> None:
         """Close the days of idle resident accounts up to their partition's clock."""
         for a, clock in due.items():

@@ -4,6 +4,7 @@ A rebalance callback that cannot read PostgreSQL used to leave its partitions as
 or sought: the scorer folded nothing of them again until the next rebalance. Now they stay paused and the loop
 claims them again with backoff. Each loop here runs in-process on the real Kafka, with its PostgreSQL behind a
 TCP proxy that is cut for that loop only; a plain consumer joining and leaving the group makes the rebalances.
+Also here, behind the same proxy: a scorer checkpoint whose transaction fails while the next batches fold.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from services.scorer.evaluate import ScoringConfig
 from services.scorer.partition_loop import ScorerLoop
 from services.scorer.processor import ScoringProcessor
 from shared.consumer_loop import ConsumerLoop, Rejected
-from shared.consumer_progress import caught_up, scorer_group
+from shared.consumer_progress import caught_up, scorer_group, stored_offsets
 from shared.db import build_engine, session_factory
 from shared.kafka import DeadLetterPublisher
 from tests.integration.conftest import Sandbox
 from tests.support.polling import await_until
-from tests.support.scorer_stream import account_events, produce, recompute, stored_states
+from tests.support.scorer_stream import account_events, produce, read_topic, recompute, seen_event_count, stored_states
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -251,3 +252,43 @@ async def test_shared_loop_seeks_partitions_assigned_while_postgres_is_down(rig:
 
 async def _all_paused(loop: ConsumerLoop, tps: Sequence[TopicPartition]) -> bool:
     return set(tps) <= loop.consumer.assignment() and set(tps) <= set(loop.consumer.paused())
+
+
+async def test_a_checkpoint_that_fails_while_the_next_batches_fold_is_written_with_them(rig: Rig) -> None:
+    """A checkpoint's transaction runs while the loop folds on (``wait=False``). PostgreSQL cut under it: its
+    rows are pending again under what was folded since, and the next checkpoint (which waits, the last having
+    failed) writes both: the state, the counted event keys and the offsets of one fold of everything."""
+    s = rig.sandbox.settings
+    config = ScoringConfig()
+    processor = ScoringProcessor(
+        topics=s.topics, producer=rig.producer, sessions=rig.sessions, config=config, group_id=scorer_group(s),
+        sweep_interval_s=3600, prune_interval_s=3600,
+    )  # fmt: skip
+    per_account = {a: account_events(a, days=20) for a in (f"acct-{n:02d}" for n in range(12))}
+    first = [e for evs in per_account.values() for e in evs[: len(evs) // 2]]
+    second = [e for evs in per_account.values() for e in evs[len(evs) // 2 :]]
+    await produce(s, first)
+    folded_first = await read_topic(s, s.topics.events)
+    await produce(s, second)
+    already = {(r.partition, r.offset) for r in folded_first}
+    later = [r for r in await read_topic(s, s.topics.events) if (r.partition, r.offset) not in already]
+    events_tps = [TopicPartition(s.topics.events, p) for p in range(s.events_partitions)]
+    assert await processor.assign(events_tps) == {}
+    for tp in events_tps:
+        processor.start_at(tp, 0)
+
+    assert not await processor.fold(folded_first)
+    assert await processor.checkpoint(wait=False)  # taken and encoded; its transaction not started yet
+    rig.proxy.cut()
+    assert not await processor.fold(later)  # every account is resident: the fold reads nothing
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a reset connection
+        await processor.settle()
+    rig.proxy.restore()
+    assert await processor.checkpoint(wait=False)
+
+    assert not processor.writing, "a checkpoint after a failed one waits for its transaction"
+    assert await stored_states(rig.sandbox.engine) == recompute(first + second, config.rules)
+    assert await seen_event_count(rig.sandbox.engine) == len(first) + len(second)
+    ends = {tp.partition: off for tp, off in processor.positions.items()}
+    assert await stored_offsets(rig.sandbox.engine, scorer_group(s), s.topics.events) == ends
+    assert sum(ends.values()) == len(first) + len(second)

@@ -4,7 +4,7 @@ gives the state and signals of one fold; a failed checkpoint loses nothing; lost
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -118,3 +118,20 @@ def test_lost_partitions_leave_nothing_behind_and_dirty_accounts_are_never_evict
     assert {a for a, _ in rows.seen_keys} == kept
     assert set(rows.clocks) == {1, 2}
     assert all(state_to_json(resident.accounts[a].record.state)["v"] >= 2 for a in kept)
+
+
+def test_a_sweep_while_events_flow_trusts_memory_over_the_table() -> None:
+    """The table lags memory by up to one checkpoint: of the accounts it calls stale, a resident one whose record
+    has closed the days before its partition's clock is left alone; one not resident, or still behind, is swept."""
+    events = _stream(3)
+    resident = ResidentAccounts(CONFIG, max_resident=10)
+    resident.admit(Loaded(), resident.missing(e.account_id for e, _ in events), {e.account_id: p for e, p in events})
+    resident.fold(events)
+    (a, r), (b, q) = list(resident.accounts.items())[:2]
+    closed_a, closed_b = r.record.closed_on, q.record.closed_on
+    assert closed_a is not None and closed_b is not None
+    clock_a = datetime.combine(closed_a + timedelta(days=1), time(12), tzinfo=UTC)  # nothing left to close
+    clock_b = datetime.combine(closed_b + timedelta(days=3), time(12), tzinfo=UTC)  # two days to close
+    clocks = {0: clock_a, 1: clock_b}
+    due = {a: 0, b: 1, "not-resident": 0}
+    assert resident.still_open(due, clocks) == {b: 1, "not-resident": 0}
