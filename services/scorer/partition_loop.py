@@ -2,6 +2,9 @@
 
 Unlike the shared per-batch loop (shared/consumer_loop.py, the alerter's), the scorer keeps its partitions'
 accounts in memory and commits state and offsets together only at checkpoints (services/scorer/processor.py).
+While records keep coming a checkpoint's transaction runs as the next batches fold (settled before the next
+checkpoint, or as soon as the loop sees it done); more than a poll behind (a replay, a backlog) the interval is
+CHURNWATCH_CHECKPOINT_CATCH_UP_INTERVAL_SECONDS instead, since each checkpoint writes every changed account.
 
 Rebalances: on revocation the loop checkpoints (under the loop's lock, so after the batch in flight) and drops
 the partitions' accounts; on assignment it pauses the partitions, claims them (bumping their epochs, which fences
@@ -61,7 +64,7 @@ class ScorerLoop:
         dead_letter: DeadLetterPublisher,
         max_batch: int = 20_000,
         checkpoint_interval_s: float = 1.0,
-        catch_up_interval_s: float = 5.0,
+        catch_up_interval_s: float = 10.0,
         checkpoint_events: int = 100_000,
         poll_timeout_ms: int = 200,
         retry_backoff_s: float = 1.0,

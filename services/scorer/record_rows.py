@@ -20,7 +20,7 @@ from shared.signals import Band, Severity, SignalType
 def history_to_json(history: dict[date, Snapshot], layouts: RowLayouts = HISTORY_LAYOUTS) -> dict[str, Any]:
     """``{"v": version, "d": {day: [score, *points in the version's layout]}}``."""
     names = layouts.current_fields[1:]
-    days = {d.isoformat(): [s.score, *(s.points.get(n) for n in names)] for d, s in sorted(history.items())}
+    days = {d.isoformat(): [s.score, *map(s.points.get, names)] for d, s in sorted(history.items())}
     return {"v": layouts.current, "d": days}
 
 

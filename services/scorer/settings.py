@@ -13,10 +13,11 @@ class ScorerSettings(CommonSettings, KeyAuthSettings):
         default=1.0, gt=0, description="state, offsets and signals go to PostgreSQL at least this often (API lag)"
     )
     checkpoint_catch_up_interval_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         gt=0,
         description="the interval instead while more than max_batch records wait (a replay, a backlog): the read API"
-        " lags by the backlog anyway, and each checkpoint writes every account changed since the last",
+        " lags by the backlog anyway, and each checkpoint writes every account changed since the last (Kafka"
+        " Streams commits every 30 s by default)",
     )
     checkpoint_events: int = Field(default=100_000, ge=1, description="or after this many records, if sooner")
     max_resident_accounts: int = Field(
