@@ -11,6 +11,7 @@ UV_VERSION := 0.13.9
 
 # Installs exactly the versions (and file hashes) in requirements.lock, then the project itself without resolving.
 $(STAMP): pyproject.toml $(LOCK)
+	@echo "== $$(date +%T) venv from $(LOCK)"
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r $(LOCK)
@@ -20,6 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 venv: $(STAMP)
 
 stack-up: $(STAMP)
+	@echo "== $$(date +%T) Kafka and PostgreSQL"
 	bash deploy/local-stack.sh up
 
 stack-down:
@@ -37,11 +39,13 @@ backtest: stack-up
 ## What the tests need beside Kafka and PostgreSQL, from Debian's packages: Prometheus (promtool and the server) and
 ## Chromium (the console's browser tests). Installed when missing (as root, with apt), checked when present.
 tools:
+	@echo "== $$(date +%T) tools"
 	bash deploy/prometheus.sh install
 	bash deploy/chromium.sh >/dev/null
 
 ## The whole test suite: lint, types, unit tests, integration tests on the real local stack.
 test: stack-up lint
+	@echo "== $$(date +%T) pytest"
 	$(BIN)/pytest -q --durations=25 tests
 
 ## The fault suite at its full size (3 broker kills, PostgreSQL down 60 s and 400 s, 10 scorer kills and a rebalance
@@ -54,9 +58,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 lint: $(STAMP) tools
+	@echo "== $$(date +%T) ruff"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@echo "== $$(date +%T) mypy"
 	$(BIN)/mypy .
+	@echo "== $$(date +%T) compose, promtool, kubeconform"
 	bash deploy/check-compose.sh
 	bash deploy/prometheus.sh check
 	bash deploy/check-k8s.sh
