@@ -11,8 +11,9 @@ the number of accounts varies; ``--restart-accounts 0`` leaves out step 7):
 2. Raw: an AIOKafkaConsumer reads the whole topic with getmany, decoding nothing (best of 3 rounds); and
    once more decoding every value with the published pydantic schema, and with the scorer's msgspec decoder.
 3. Scorer: a real scorer process (`churnwatch scorer`: decode, dedup, windows, score, signals in memory; state,
-   offsets and signals checkpointed to PostgreSQL) over the same topic: events/s end to end. Timed in its
-   steady state: from its first checkpoint (process start and group join left out) to the end of the topic.
+   offsets and signals checkpointed to PostgreSQL) over the same topic: events/s end to end. Timed from the
+   first events it folded (its metrics; process start and group join left out) until the offsets its
+   checkpoints stored reach the end of the topic.
 4. The in-memory ceiling: the same events decoded, deduplicated, folded and scored in this process with no
    PostgreSQL and no Kafka (``ResidentAccounts``, which the scorer runs), with no rows encoded: the most any
    persistence design could reach; and "as before" (each touched account's row encoded per polled batch, as
@@ -118,18 +119,32 @@ async def _raw(settings: ScorerSettings, total: int, *, decode: Any = None) -> f
         await consumer.stop()
 
 
-async def _resident_of(scorer: ServiceProcess) -> int:
-    async with httpx.AsyncClient() as client:
-        body = (await client.get(f"{scorer.url}/metrics", timeout=5)).text
-    found = re.search(r"^churnwatch_scorer_resident_accounts ([0-9.e+]+)$", body, re.M)
+async def _metric(scorer: ServiceProcess, series: str) -> int:
+    """A sample of the scorer's /metrics (``series`` as written there, labels and all); -1 if not there (yet)."""
+    try:
+        async with httpx.AsyncClient() as client:
+            body = (await client.get(f"{scorer.url}/metrics", timeout=5)).text
+    except httpx.HTTPError:
+        return -1  # not listening yet
+    found = re.search("^" + re.escape(series) + r" ([0-9.e+]+)$", body, re.M)
     return int(float(found.group(1))) if found else -1
+
+
+async def _resident_of(scorer: ServiceProcess) -> int:
+    return await _metric(scorer, "churnwatch_scorer_resident_accounts")
+
+
+async def _folded(scorers: list[ServiceProcess]) -> int:
+    """Events counted so far by the scorers (nothing of them need be checkpointed yet)."""
+    return sum([max(0, await _metric(s, 'churnwatch_scorer_events_total{outcome="counted"}')) for s in scorers])
 
 
 async def _scorers(
     settings: ScorerSettings, engine: AsyncEngine, env: dict[str, str], instances: int
 ) -> tuple[float, list[int]]:
-    """events/s of ``instances`` scorer processes in one group, from their first checkpoint to the topic's end;
-    and how many accounts each held in memory at the end."""
+    """events/s of ``instances`` scorer processes in one group, from the first poll of their metrics that shows
+    events folded (process start and group join left out) until the offsets stored with their checkpoints reach
+    the topic's end (what is timed is durable); and how many accounts each held in memory at the end."""
     ends = await end_offsets(settings, settings.topics.events)  # the topic is complete: read once
     group = f"{settings.topic_prefix}.scorer"
     scorers = [
@@ -143,13 +158,13 @@ async def _scorers(
         while time.monotonic() < deadline:
             for scorer in scorers:
                 scorer.check_running()
+            if first is None and (folded := await _folded(scorers)) > 0:
+                first = (time.perf_counter(), folded)  # then no more /metrics polls: they cost the scorer
             stored = await stored_offsets(engine, group, settings.topics.events)
-            if first is None and stored:
-                first = (time.perf_counter(), sum(stored.values()))
             if first is not None and _reached(stored, ends):
                 rate = _steady_rate(sum(ends.values()), launched, first)
                 return rate, [await _resident_of(s) for s in scorers]
-            await asyncio.sleep(0.01)  # polling the stored offsets, with a deadline
+            await asyncio.sleep(0.01)  # polling the metrics, then the stored offsets, with a deadline
         raise TimeoutError(f"{instances} scorer(s) did not reach the end of the topic in 900 s")
     finally:
         for scorer in scorers:
