@@ -119,6 +119,18 @@ class Pending:
         self.events += newer.events
         return self
 
+    def forget(
+        self, accounts: Collection[str], events_partitions: Collection[int], accounts_partitions: Collection[int]
+    ) -> None:
+        """Drop what is pending for these accounts and partitions."""
+        self.dirty = {a: t for a, t in self.dirty.items() if a not in accounts}
+        self.history = {k: v for k, v in self.history.items() if k[0] not in accounts}
+        self.seen_keys = defaultdict(bytearray, {k: v for k, v in self.seen_keys.items() if k[0] not in accounts})
+        self.signals = [s for s in self.signals if s.account_id not in accounts]
+        self.profiles = {a: v for a, v in self.profiles.items() if v[0] not in accounts_partitions}
+        self.clocks = {q: at for q, at in self.clocks.items() if q not in events_partitions}
+        self.watches -= set(events_partitions)
+
 
 def _merge_tip(old: _Tip, new: _Tip) -> _Tip:
     if new.risk is None:  # an evaluation that closed no day keeps the last close's estimate
@@ -292,14 +304,8 @@ class ResidentAccounts:
         gone = {a for a, r in self.accounts.items() if r.partition in events_partitions}
         for a in gone:
             del self.accounts[a]
-        p = self.pending
-        p.dirty = {a: t for a, t in p.dirty.items() if a not in gone}
-        p.history = {k: v for k, v in p.history.items() if k[0] not in gone}
-        p.seen_keys = defaultdict(bytearray, {k: v for k, v in p.seen_keys.items() if k[0] not in gone})
-        p.signals = [s for s in p.signals if s.account_id not in gone]
-        p.profiles = {a: v for a, v in p.profiles.items() if v[0] not in accounts_partitions}
-        p.clocks = {q: at for q, at in p.clocks.items() if q not in events_partitions}
-        p.watches -= set(events_partitions)
+        for p in (self.pending, self._in_flight):  # a checkpoint in flight that fails must not bring them back
+            p.forget(gone, events_partitions, accounts_partitions)
         self.watches.drop(events_partitions)
 
     def evict(self) -> int:

@@ -135,3 +135,17 @@ def test_a_sweep_while_events_flow_trusts_memory_over_the_table() -> None:
     clocks = {0: clock_a, 1: clock_b}
     due = {a: 0, b: 1, "not-resident": 0}
     assert resident.still_open(due, clocks) == {b: 1, "not-resident": 0}
+
+
+def test_partitions_dropped_while_a_checkpoint_is_in_flight_stay_dropped_if_it_fails() -> None:
+    events = _stream(6)
+    resident = ResidentAccounts(CONFIG, max_resident=100)
+    resident.admit(Loaded(), resident.missing(e.account_id for e, _ in events), {e.account_id: p for e, p in events})
+    resident.fold(events)
+    resident.take_rows({}, {})  # in flight
+    resident.drop_partitions({0}, set())
+    resident.restore()  # its transaction failed
+    rows = resident.take_rows({}, {})
+    kept = set(resident.accounts)
+    assert kept and {r["account_id"] for r in rows.health} == kept
+    assert {a for a, _ in rows.seen_keys} == kept and 0 not in rows.clocks
