@@ -179,8 +179,11 @@ class ScoringProcessor:
             await asyncio.sleep(0)  # let the consumer's heartbeat run: a long fold must not cost the group
         recent = datetime.now(UTC) - _LIVE_SIGNAL_AGE
         self._live_signals |= any(s.occurred_at >= recent for s in self.resident.pending.signals[queued:])
-        for r in records:
-            self.positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        ends: dict[tuple[str, int], int] = {}
+        for r in records:  # a TopicPartition per partition, not per record
+            ends[r.topic, r.partition] = r.offset + 1
+        for (topic, partition), end in ends.items():
+            self.positions[TopicPartition(topic, partition)] = end
         return rejected
 
     async def _make_resident(self, partition_of: dict[str, int | None]) -> None:

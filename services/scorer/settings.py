@@ -13,13 +13,15 @@ class ScorerSettings(CommonSettings, KeyAuthSettings):
         default=1.0, gt=0, description="state, offsets and signals go to PostgreSQL at least this often (API lag)"
     )
     checkpoint_catch_up_interval_seconds: float = Field(
-        default=10.0,
+        default=30.0,
         gt=0,
         description="the interval instead while more than max_batch records wait (a replay, a backlog): the read API"
-        " lags by the backlog anyway, and each checkpoint writes every account changed since the last (Kafka"
-        " Streams commits every 30 s by default)",
+        " lags by the backlog anyway, and each checkpoint writes every account changed since the last; a crash"
+        " redoes at most this much (Kafka Streams commits every 30 s by default)",
     )
-    checkpoint_events: int = Field(default=100_000, ge=1, description="or after this many records, if sooner")
+    checkpoint_events: int = Field(
+        default=1_000_000, ge=1, description="or after this many records, if sooner (bounds what a crash redoes)"
+    )
     max_resident_accounts: int = Field(
         default=20_000,
         ge=100,
