@@ -74,6 +74,7 @@ def build_loop(settings: ScorerSettings, processor: ScoringProcessor, dead_lette
         checkpoint_interval_s=settings.checkpoint_interval_seconds,
         catch_up_interval_s=settings.checkpoint_catch_up_interval_seconds,
         checkpoint_events=settings.checkpoint_events,
+        checkpoint_accounts=settings.checkpoint_accounts,
     )
 
 

@@ -66,6 +66,7 @@ class ScorerLoop:
         checkpoint_interval_s: float = 1.0,
         catch_up_interval_s: float = 30.0,
         checkpoint_events: int = 1_000_000,
+        checkpoint_accounts: int = 20_000,
         poll_timeout_ms: int = 200,
         retry_backoff_s: float = 1.0,
         consumer_options: dict[str, Any] | None = None,
@@ -79,6 +80,7 @@ class ScorerLoop:
         self._catch_up_interval_s = catch_up_interval_s
         self._behind = 0  # records known to wait on the owned partitions, as of the last poll
         self._max_events = checkpoint_events
+        self._max_accounts = checkpoint_accounts
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_backoff_s = retry_backoff_s
         self._trouble = StateLog(log, f"{self.group_id}: scoring")
@@ -204,7 +206,7 @@ class ScorerLoop:
         # more than a poll behind (a replay, a backlog), the read API lags by the backlog whatever the interval,
         # and each checkpoint writes every account changed since the last: fewer, larger ones then
         interval = self._catch_up_interval_s if self._behind > self._max_batch else self._interval_s
-        if self.processor.checkpoint_due(interval, self._max_events):
+        if self.processor.checkpoint_due(interval, self._max_events, self._max_accounts):
             await self._retrying(lambda: self._checkpoint(wait=not records), stop)
         if records:
             await self._retrying(self.processor.after_checkpoint, stop)

@@ -195,7 +195,7 @@ class ScoringProcessor:
         self.resident.admit(loaded, missing, {a: p for a, p in partition_of.items() if p is not None})
         RESIDENT.set(len(self.resident.accounts))
 
-    def checkpoint_due(self, interval_s: float, max_events: int) -> bool:
+    def checkpoint_due(self, interval_s: float, max_events: int, max_accounts: int) -> bool:
         r = self.resident
         if len(r.accounts) > r.max_resident:
             return True
@@ -203,7 +203,9 @@ class ScoringProcessor:
         if self._live_signals and since >= _LIVE_SIGNAL_SPACING_S:
             return True  # a day close of today's traffic raised signals: someone is waiting for them
         waited = since >= interval_s
-        return r.pending.events >= max_events or (waited and (r.dirty or self.positions != self._written))
+        if r.pending.events >= max_events or len(r.pending.dirty) >= max_accounts:
+            return True
+        return waited and (r.dirty or self.positions != self._written)
 
     async def checkpoint(self, *, wait: bool = True) -> bool:
         """Write what changed since the last checkpoint with the next offsets, in one transaction; False if

@@ -22,6 +22,12 @@ class ScorerSettings(CommonSettings, KeyAuthSettings):
     checkpoint_events: int = Field(
         default=1_000_000, ge=1, description="or after this many records, if sooner (bounds what a crash redoes)"
     )
+    checkpoint_accounts: int = Field(
+        default=20_000,
+        ge=1,
+        description="or once this many accounts changed, if sooner: bounds a checkpoint's rows (its memory, its"
+        " transaction, and the pause while they are encoded, which must stay well inside the group session)",
+    )
     max_resident_accounts: int = Field(
         default=20_000,
         ge=100,
