@@ -2,7 +2,8 @@
 to PostgreSQL with the consumed offsets, claim and release partitions, sweep idle accounts, publish signals.
 
 Each polled batch is folded in memory (``fold``); a checkpoint (``checkpoint``, driven by the loop every
-``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS`` or ``CHURNWATCH_CHECKPOINT_EVENTS``, and at once when live traffic
+``CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS``, ``CHURNWATCH_CHECKPOINT_EVENTS`` records or
+``CHURNWATCH_CHECKPOINT_ACCOUNTS`` changed accounts, and at once when live traffic
 raised signals, which are then published without waiting out the interval) writes the changed accounts, their
 new event keys, score history, queued signals, profiles, partition clocks and the next offsets in one
 transaction, fenced by the partitions' epochs (``checkpoint_store``). While events keep coming, that transaction
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +53,19 @@ SWEPT = Counter("churnwatch_scorer_swept_accounts_total", "Idle accounts re-eval
 CHECKPOINTS = Counter("churnwatch_scorer_checkpoints_total", "Checkpoints written", ["outcome"])
 RESIDENT = Gauge("churnwatch_scorer_resident_accounts", "Accounts held in memory by this instance")
 EVICTED = Counter("churnwatch_scorer_evicted_accounts_total", "Clean accounts dropped from memory beyond the budget")
+CHECKPOINT_SECONDS = Histogram(
+    "churnwatch_scorer_checkpoint_seconds",
+    "A checkpoint's parts: taking its rows (the fold waits) and its transaction (beside the fold while events flow)",
+    ["part"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+for _part in ("rows", "transaction"):
+    CHECKPOINT_SECONDS.labels(_part)
+CHECKPOINT_ACCOUNTS = Histogram(
+    "churnwatch_scorer_checkpoint_accounts",
+    "Accounts written per checkpoint (at most CHURNWATCH_CHECKPOINT_ACCOUNTS, plus a poll's)",
+    buckets=(1, 10, 100, 1000, 5000, 10_000, 20_000, 50_000, 100_000),
+)
 _PROFILE_MARGIN = timedelta(seconds=10)  # a profile's stamp is its transaction's start, committed a little later
 # Signals about the last two days (live traffic, not a replay) are checkpointed, and so published, at most this
 # soon after the last checkpoint rather than at the interval: the scorer's share of event -> Slack latency.
@@ -222,15 +236,20 @@ class ScoringProcessor:
         offsets = {tp: off for tp, off in self.positions.items() if self._written.get(tp) != off}
         if not offsets and not self.resident.dirty:
             return False
+        started = time.perf_counter()
         rows = self.resident.take_rows(dict(self.epochs), offsets)
+        CHECKPOINT_SECONDS.labels("rows").observe(time.perf_counter() - started)
+        CHECKPOINT_ACCOUNTS.observe(len(rows.health))
         self._writing = asyncio.create_task(self._write(rows)), rows, offsets
         if wait:
             await self.settle()
         return True
 
     async def _write(self, rows: CheckpointRows) -> None:
+        started = time.perf_counter()
         async with self.sessions() as session, session.begin():
             await checkpoint_store.write_checkpoint(session, self.group_id, self._topics.events, rows)
+        CHECKPOINT_SECONDS.labels("transaction").observe(time.perf_counter() - started)
 
     @property
     def writing(self) -> bool:
