@@ -4,7 +4,8 @@ Unlike the shared per-batch loop (shared/consumer_loop.py, the alerter's), the s
 accounts in memory and commits state and offsets together only at checkpoints (services/scorer/processor.py).
 While records keep coming a checkpoint's transaction runs as the next batches fold (settled before the next
 checkpoint, or as soon as the loop sees it done); more than a poll behind (a replay, a backlog) the interval is
-CHURNWATCH_CHECKPOINT_CATCH_UP_INTERVAL_SECONDS instead, since each checkpoint writes every changed account.
+CHURNWATCH_CHECKPOINT_CATCH_UP_INTERVAL_SECONDS instead, since each checkpoint writes every changed account, and
+once a poll finds nothing it is a quarter of CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS.
 
 Rebalances: on revocation the loop checkpoints (under the loop's lock, so after the batch in flight) and drops
 the partitions' accounts; on assignment it pauses the partitions, claims them (bumping their epochs, which fences
@@ -204,8 +205,11 @@ class ScorerLoop:
         if self.processor.write_done():  # a checkpoint written in the background: its signals, its offsets
             await self._retrying(self._settle, stop)
         # more than a poll behind (a replay, a backlog), the read API lags by the backlog whatever the interval,
-        # and each checkpoint writes every account changed since the last: fewer, larger ones then
-        interval = self._catch_up_interval_s if self._behind > self._max_batch else self._interval_s
+        # and each checkpoint writes every account changed since the last: fewer, larger ones then. Caught up (a
+        # poll found nothing), nothing more is coming to share a checkpoint with: a quarter of the interval
+        interval = self._interval_s / 4 if fresh and not records else self._interval_s
+        if self._behind > self._max_batch:
+            interval = self._catch_up_interval_s
         if self.processor.checkpoint_due(interval, self._max_events, self._max_accounts):
             await self._retrying(lambda: self._checkpoint(wait=not records), stop)
         if records:

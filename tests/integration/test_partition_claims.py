@@ -14,6 +14,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -292,3 +293,29 @@ async def test_a_checkpoint_that_fails_while_the_next_batches_fold_is_written_wi
     ends = {tp.partition: off for tp, off in processor.positions.items()}
     assert await stored_offsets(rig.sandbox.engine, scorer_group(s), s.topics.events) == ends
     assert sum(ends.values()) == len(first) + len(second)
+
+
+async def test_once_caught_up_what_is_pending_is_written_within_a_quarter_of_the_interval(rig: Rig) -> None:
+    """An empty poll means nothing more is coming to share a checkpoint with: the loop writes what it folded
+    within a quarter of CHURNWATCH_CHECKPOINT_INTERVAL_SECONDS, not at the interval's end (here 20 s, so the
+    deadline below, 12 s after the events, fails without it). Events of January: no live signal hurries it."""
+    s = rig.sandbox.settings
+    processor = ScoringProcessor(
+        topics=s.topics, producer=rig.producer, sessions=rig.sessions, config=ScoringConfig(),
+        group_id=scorer_group(s), sweep_interval_s=3600, prune_interval_s=3600,
+    )  # fmt: skip
+    loop = ScorerLoop(
+        bootstrap_servers=s.kafka_bootstrap_servers, topics=rig.topics(), processor=processor,
+        dead_letter=rig.dead_letter, checkpoint_interval_s=20, consumer_options=FAST_GROUP,
+    )  # fmt: skip
+    january = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    events = [e for a in ("acct-01", "acct-02", "acct-03") for e in account_events(a, days=10, end=january)]
+    async with _running(loop):
+        await await_until(lambda: _claimed_all(processor, s.events_partitions), within=30, what="partitions claimed")
+        await produce(s, events)
+        await await_until(lambda: caught_up(rig.sandbox.engine, s), within=12, what="the events checkpointed")
+    assert await seen_event_count(rig.sandbox.engine) == len(events)
+
+
+async def _claimed_all(processor: ScoringProcessor, events_partitions: int) -> bool:
+    return len(processor.owned_partitions()) == events_partitions
