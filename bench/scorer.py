@@ -14,9 +14,10 @@ the number of accounts varies; ``--restart-accounts 0`` leaves out step 7):
    offsets and signals checkpointed to PostgreSQL) over the same topic: events/s end to end. Timed from the
    first events it folded (its metrics; process start and group join left out) until the offsets its
    checkpoints stored reach the end of the topic.
-4. The in-memory ceiling: the same events decoded, deduplicated, folded and scored in this process with no
-   PostgreSQL and no Kafka (``ResidentAccounts``, which the scorer runs), with no rows encoded: the most any
-   persistence design could reach; and "as before" (each touched account's row encoded per polled batch, as
+4. The in-memory ceiling (each in-memory figure the best of ``PASSES`` folds, as a noisy machine gives): the
+   same events decoded, deduplicated, folded and scored in this process with no PostgreSQL and no Kafka
+   (``ResidentAccounts``, which the scorer runs), with no rows encoded: the most any persistence design could
+   reach; and "as before" (each touched account's row encoded per polled batch, as
    the per-batch scorer did). With and without the churn-risk model: its cost per day close.
 5. Then: the scorer's ratio to its ceiling, the big book's rate against the small one's, bytes per account
    (stored: JSON text and pg_column_size; in memory: tracemalloc over the resident accounts).
@@ -203,6 +204,18 @@ def _in_memory(
     return len(records) / (time.perf_counter() - started), resident.closes, resident
 
 
+PASSES = 2  # the in-memory figures are the best of this many folds: a ceiling is the most this machine gave
+
+
+def _best(
+    settings: ScorerSettings, records: Records, config: ScoringConfig, *, rows_per_batch: bool = False
+) -> tuple[float, int]:
+    """The best events/s of ``PASSES`` in-memory folds (one fold is one sample of a noisy machine), and the day
+    closes of one."""
+    folds = [_in_memory(settings, records, config, rows_per_batch=rows_per_batch)[:2] for _ in range(PASSES)]
+    return max(rate for rate, _ in folds), folds[0][1]
+
+
 def _resident_bytes(settings: ScorerSettings, records: Records, config: ScoringConfig) -> float:
     """Bytes per resident account (records, event keys), by tracemalloc over a fold of the whole stream."""
     tracemalloc.start()
@@ -325,14 +338,17 @@ def _ceilings(settings: ScorerSettings, records: Records, scored: float, raw: fl
     """The in-memory ceiling; ``full``: also as before, without the model, and the memory per account (each is
     one more fold of the stream: the first stream only, to keep the run short)."""
     with_model = scoring_config(settings, load_model(default_model_path()))
-    ceiling, closes, _ = _in_memory(settings, records, with_model)
-    print(f"in-memory ceiling:       {ceiling:10.0f} events/s  (decode + dedup + windows + score, no I/O)")
+    ceiling, closes = _best(settings, records, with_model)
+    print(
+        f"in-memory ceiling:       {ceiling:10.0f} events/s  (decode + dedup + windows + score, no I/O;"
+        f" best of {PASSES})"
+    )
     print(f"ratio ceiling/raw:       {ceiling / raw:10.2f}  (the most any persistence design could reach)")
     print(f"ratio scorer/ceiling:    {scored / ceiling:10.2f}  (target >= 0.7)  ({closes} day closes)")
     if not full:
         return {"ceiling": ceiling}
-    as_before, _, _ = _in_memory(settings, records, with_model, rows_per_batch=True)
-    no_model, _, _ = _in_memory(settings, records, scoring_config(settings))
+    as_before, _ = _best(settings, records, with_model, rows_per_batch=True)
+    no_model, _ = _best(settings, records, scoring_config(settings))
     model_us = (len(records) / ceiling - len(records) / no_model) / max(1, closes) * 1e6
     print(f"ceiling as before:       {as_before:10.0f} events/s  (+ each touched row encoded per batch)")
     print(f"ceiling without model:   {no_model:10.0f} events/s")
@@ -404,8 +420,8 @@ def run_ceilings(events: int, accounts: list[int], *, same_shape: bool) -> None:
     ceilings = []
     for count in accounts:
         records = _events(events_for(events, count, accounts, same_shape=same_shape), count)
-        ceiling, closes, _ = _in_memory(settings, records, with_model)
-        no_model, _, _ = _in_memory(settings, records, scoring_config(settings))
+        ceiling, closes = _best(settings, records, with_model)
+        no_model, _ = _best(settings, records, scoring_config(settings))
         per_close = len(records) / ceiling / max(1, closes) * 1e6
         model_us = (len(records) / ceiling - len(records) / no_model) / max(1, closes) * 1e6
         print(f"{count} accounts, {len(records)} events, {closes} day closes:")
