@@ -237,7 +237,12 @@ class ScoringProcessor:
         if not offsets and not self.resident.dirty:
             return False
         started = time.perf_counter()
-        rows = self.resident.take_rows(dict(self.epochs), offsets)
+        taking = self.resident.start_taking_rows(dict(self.epochs), offsets)
+        taken = False
+        while not taken:
+            taken = taking.step()
+            await asyncio.sleep(0)  # the heartbeat and the API between slices: nothing else touches the records
+        rows = taking.rows()
         CHECKPOINT_SECONDS.labels("rows").observe(time.perf_counter() - started)
         CHECKPOINT_ACCOUNTS.observe(len(rows.health))
         self._writing = asyncio.create_task(self._write(rows)), rows, offsets

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -35,6 +36,7 @@ from shared.signals import RiskSignal
 # Measured by bench.scorer (tracemalloc): an account sending ~15 events a day holds ~30 KB, most of it the keys of
 # the events that can still count (the grace period); one sending a few a day ~10 KB. The stored row is < 1 KB.
 RESIDENT_BYTES_PER_ACCOUNT = 30_000
+ROWS_SLICE = 1000  # accounts a checkpoint takes between two pauses (~0.1 s)
 
 
 @dataclass
@@ -152,6 +154,55 @@ class FoldCounts:
     counted: int
 
 
+class RowTaking:
+    """A checkpoint's rows, taken ``ROWS_SLICE`` accounts at a time so the loop can let its heartbeat and the API
+    run between slices (20,000 rows take ~2 s). The records must not change until all are taken (the caller
+    holds the loop)."""
+
+    def __init__(
+        self,
+        accounts: dict[str, Resident],
+        pending: Pending,
+        epochs: dict[TopicPartition, int],
+        offsets: dict[TopicPartition, int],
+        watches: dict[int, dict[str, Any]],
+    ) -> None:
+        self._accounts, self._pending = accounts, pending
+        self._epochs, self._offsets, self._watches = epochs, offsets, watches
+        self._dirty = iter(pending.dirty.items())
+        self._health: list[dict[str, Any]] = []
+
+    def step(self) -> bool:
+        """Take the next slice of accounts' rows; True once every one is taken."""
+        history = self._pending.history
+        for a, tip in islice(self._dirty, ROWS_SLICE):
+            r = self._accounts[a]
+            h = tip.health
+            if h is not None and tip.score is not None:  # the day in progress, until its close replaces it
+                row = {"account_id": a, "day": tip.score.day, "score": h.score, "band": h.band}
+                _put_history(history, (a, tip.score.day), row)
+            self._health.append(
+                {"account_id": a, **record_to_row(r.record, h), "explanation": tip.explanation or None}
+                | {"partition": r.partition, "scorecard": h.scorecard if h else None}
+                | {"risk": tip.risk, "risk_explanation": tip.risk_explanation}
+            )
+        return len(self._health) == len(self._pending.dirty)
+
+    def rows(self) -> CheckpointRows:
+        p = self._pending
+        return CheckpointRows(
+            epochs=self._epochs,
+            offsets=self._offsets,
+            health=self._health,
+            history=list(p.history.values()),
+            seen_keys={k: bytes(v) for k, v in p.seen_keys.items()},
+            signals=p.signals,
+            profiles={a: body for a, (_, body) in p.profiles.items()},
+            clocks=p.clocks,
+            watches=self._watches,
+        )
+
+
 class ResidentAccounts:
     def __init__(self, config: ScoringConfig, *, max_resident: int = 20_000) -> None:
         self.config = config
@@ -260,31 +311,16 @@ class ResidentAccounts:
 
     def take_rows(self, epochs: dict[TopicPartition, int], offsets: dict[TopicPartition, int]) -> CheckpointRows:
         """Encode the pending writes (and start a fresh ``Pending``): rows of the records as they are now."""
+        taking = self.start_taking_rows(epochs, offsets)
+        while not taking.step():
+            pass
+        return taking.rows()
+
+    def start_taking_rows(self, epochs: dict[TopicPartition, int], offsets: dict[TopicPartition, int]) -> RowTaking:
+        """``take_rows`` a slice at a time (see ``RowTaking``): what is pending now is what it takes."""
         p, self.pending = self.pending, Pending()
         self._in_flight = p
-        health = []
-        for a, tip in p.dirty.items():
-            r = self.accounts[a]
-            h = tip.health
-            if h is not None and tip.score is not None:  # the day in progress, until its close replaces it
-                row = {"account_id": a, "day": tip.score.day, "score": h.score, "band": h.band}
-                _put_history(p.history, (a, tip.score.day), row)
-            health.append(
-                {"account_id": a, **record_to_row(r.record, h), "explanation": tip.explanation or None}
-                | {"partition": r.partition, "scorecard": h.scorecard if h else None}
-                | {"risk": tip.risk, "risk_explanation": tip.risk_explanation}
-            )
-        return CheckpointRows(
-            epochs=epochs,
-            offsets=offsets,
-            health=health,
-            history=list(p.history.values()),
-            seen_keys={k: bytes(v) for k, v in p.seen_keys.items()},
-            signals=p.signals,
-            profiles={a: body for a, (_, body) in p.profiles.items()},
-            clocks=p.clocks,
-            watches=self.watches.stored(p.watches),
-        )
+        return RowTaking(self.accounts, p, epochs, offsets, self.watches.stored(p.watches))
 
     def restore(self) -> None:
         """The checkpoint of ``take_rows`` failed: what it held is pending again, under what came since."""

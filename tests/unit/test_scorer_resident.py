@@ -8,6 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from services.scorer import resident as resident_module
 from services.scorer.codec import state_to_json
 from services.scorer.decode import ScorerEvent, decode_scorer_event
 from services.scorer.dedup import keys_of
@@ -149,3 +152,19 @@ def test_partitions_dropped_while_a_checkpoint_is_in_flight_stay_dropped_if_it_f
     kept = set(resident.accounts)
     assert kept and {r["account_id"] for r in rows.health} == kept
     assert {a for a, _ in rows.seen_keys} == kept and 0 not in rows.clocks
+
+
+def test_rows_taken_a_slice_at_a_time_are_the_rows_taken_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _stream(12)
+    whole, sliced = ResidentAccounts(CONFIG), ResidentAccounts(CONFIG)
+    for resident in (whole, sliced):
+        resident.admit(Loaded(), resident.missing(e.account_id for e, _ in events), {})
+        resident.fold(events)
+    monkeypatch.setattr(resident_module, "ROWS_SLICE", 5)
+    taking = sliced.start_taking_rows({}, {})
+    assert [taking.step() for _ in range(3)] == [False, False, True], "12 accounts: 5, 10, then the last 2"
+    assert not sliced.dirty, "what comes while the rows are taken goes to the next checkpoint"
+    rows, expected = taking.rows(), whole.take_rows({}, {})
+    assert rows.health == expected.health and len(rows.health) == 12
+    assert sorted(rows.history, key=str) == sorted(expected.history, key=str)
+    assert rows.seen_keys == expected.seen_keys
