@@ -239,9 +239,13 @@ class ScoringProcessor:
         started = time.perf_counter()
         taking = self.resident.start_taking_rows(dict(self.epochs), offsets)
         taken = False
-        while not taken:
-            taken = taking.step()
-            await asyncio.sleep(0)  # the heartbeat and the API between slices: nothing else touches the records
+        try:
+            while not taken:
+                taken = taking.step()
+                await asyncio.sleep(0)  # the heartbeat and the API between slices: nothing else touches the records
+        except BaseException:  # cancelled (a shutdown) between slices: nothing was written, it is all pending again
+            self.resident.restore()
+            raise
         rows = taking.rows()
         CHECKPOINT_SECONDS.labels("rows").observe(time.perf_counter() - started)
         CHECKPOINT_ACCOUNTS.observe(len(rows.health))
