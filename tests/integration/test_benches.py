@@ -47,3 +47,9 @@ def test_bench_backfill_prints_both_rates_the_ratio_and_the_scorer_catch_up() ->
         assert figure(out, label) > 0
     assert figure(out, "ratio backfill/raw:") > 0
     assert "done: 3000 events sent" in out
+
+
+def test_bench_ceiling_of_compares_an_earlier_commit_with_the_working_tree() -> None:
+    out = run_bench("bench.ceiling_of", "476f3f5", "--events", "2000", "--accounts", "20", "--rounds", "1")
+    for label in ("476f3f5:", "working tree:", "ratio:"):
+        assert figure(out, label) > 0
