@@ -53,7 +53,9 @@ def first_sightings(
             to_fold.append(e)
             continue
         key = event_key(e.event_id)
-        seen = known.setdefault(account, {})
+        seen = known.get(account)
+        if seen is None:
+            seen = known[account] = {}
         counted_on = seen.get(key)
         if counted_on is not None and not too_late(wm, counted_on, rules):
             continue
@@ -61,5 +63,8 @@ def first_sightings(
         to_fold.append(e)
         if wm is None or at > wm:
             watermarks[account] = at
-        added.setdefault((account, on), bytearray()).extend(key)
+        ids = added.get((account, on))
+        if ids is None:
+            ids = added[account, on] = bytearray()
+        ids.extend(key)
     return to_fold, {day: bytes(keys) for day, keys in added.items()}
