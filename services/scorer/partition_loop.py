@@ -30,11 +30,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.scorer.checkpoint_store import PartitionsLost
 from services.scorer.processor import ScoringProcessor
+from services.scorer.settings import ScorerSettings
 from shared.consumer_health import ASSIGNED, BATCH_FAILURES, BATCH_SECONDS, RECORDS, ConsumerLag, RetryAfter
 from shared.kafka import DeadLetterPublisher
 from shared.state_log import StateLog
 
 log = logging.getLogger(__name__)
+_DEFAULTS = ScorerSettings.model_fields  # the loop's defaults are the settings' (one place to change them)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -63,11 +65,11 @@ class ScorerLoop:
         topics: Sequence[str],
         processor: ScoringProcessor,
         dead_letter: DeadLetterPublisher,
-        max_batch: int = 20_000,
-        checkpoint_interval_s: float = 1.0,
-        catch_up_interval_s: float = 30.0,
-        checkpoint_events: int = 1_000_000,
-        checkpoint_accounts: int = 20_000,
+        max_batch: int = _DEFAULTS["max_batch"].default,
+        checkpoint_interval_s: float = _DEFAULTS["checkpoint_interval_seconds"].default,
+        catch_up_interval_s: float = _DEFAULTS["checkpoint_catch_up_interval_seconds"].default,
+        checkpoint_events: int = _DEFAULTS["checkpoint_events"].default,
+        checkpoint_accounts: int = _DEFAULTS["checkpoint_accounts"].default,
         poll_timeout_ms: int = 200,
         retry_backoff_s: float = 1.0,
         consumer_options: dict[str, Any] | None = None,
